@@ -1,0 +1,68 @@
+# Collaborative filtering with Keras: the tasks people run.
+# `make run` executes the course, `make test` checks it; both set themselves up.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.reco-installed
+KERNEL_CONFIG := $(VENV)/etc/ipython/ipython_kernel_config.py
+NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
+
+# A relative RECO_DATA_HOME would break inside notebooks, which run in notebooks/.
+ifneq ($(strip $(RECO_DATA_HOME)),)
+export RECO_DATA_HOME := $(abspath $(RECO_DATA_HOME))
+endif
+# Quiet TensorFlow's C++ start-up chatter; results are not affected.
+export TF_CPP_MIN_LOG_LEVEL ?= 3
+
+.DEFAULT_GOAL := help
+.PHONY: help setup run test unit notebooks-test lab sync lint bench clean
+
+help: ## Show this help
+	@echo "Collaborative filtering with Keras: make targets"
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-15s %s\n", $$1, $$2}'
+	@echo "Data: set RECO_DATA_HOME to a folder holding ml-latest-small/ to work offline."
+
+setup: $(STAMP) $(KERNEL_CONFIG) ## Create .venv and install reco with its dev tools (quick when done)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+	@touch $@
+
+# Keep native libraries' start-up logs (TensorFlow's C++ messages, with their
+# timestamps) out of notebook outputs: they go to the terminal instead.
+$(KERNEL_CONFIG): | $(STAMP)
+	@mkdir -p $(dir $@)
+	@echo "c.IPKernelApp.capture_fd_output = False" > $@
+
+run: setup ## Execute every notebook headless into build/ and print the results table
+	$(BIN)/python tools/run_notebooks.py --out build $(NOTEBOOKS)
+
+test: unit notebooks-test ## Unit tests, then nbval re-executing every notebook
+
+unit: setup ## Unit tests only
+	$(BIN)/python -m pytest tests -q -p no:cacheprovider
+
+notebooks-test: setup ## Re-execute every notebook and compare its outputs (nbval)
+	@test -n "$(NOTEBOOKS)" || { echo "No notebooks found in notebooks/"; exit 1; }
+	cd notebooks && ../$(BIN)/python -m pytest -p no:cacheprovider --nbval --nbval-current-env \
+		--nbval-sanitize-with sanitize.cfg --nbval-cell-timeout 600 $(notdir $(NOTEBOOKS))
+
+lab: setup ## Open the course in JupyterLab
+	$(BIN)/jupyter lab notebooks
+
+sync: setup ## Update each .md/.ipynb pair from whichever side was edited last
+	$(BIN)/jupytext --sync notebooks/[0-9][0-9]_*.md
+
+lint: setup ## Check code style with ruff
+	$(BIN)/ruff check reco tests tools
+	$(BIN)/ruff format --check reco tests tools
+
+bench: setup ## Training speed and accuracy: course defaults vs the original settings
+	$(BIN)/python -m reco.bench
+
+clean: ## Remove build outputs and caches (keeps .venv)
+	rm -rf build .pytest_cache .ruff_cache
+	find . -name __pycache__ -type d -prune -not -path "./$(VENV)/*" -exec rm -rf {} +
+	find notebooks -name .ipynb_checkpoints -type d -prune -exec rm -rf {} +
