@@ -1,0 +1,71 @@
+"""environment.yml (conda, Binder) and pyproject.toml (pip) must agree."""
+
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+_REQ = re.compile(r"^\s*([A-Za-z0-9_.\-]+)\s*((?:[<>=!~]=?[^,\s#]+\s*,?\s*)*)")
+
+
+def _parse(line: str) -> tuple[str, str]:
+    m = _REQ.match(line)
+    assert m, f"cannot parse requirement {line!r}"
+    name = m.group(1).lower().replace("_", "-")
+    spec = ",".join(sorted(s.strip() for s in m.group(2).replace(" ", "").split(",") if s))
+    return name, spec
+
+
+def _pyproject() -> dict[str, str]:
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    reqs = data["project"]["dependencies"] + data["project"]["optional-dependencies"]["dev"]
+    return dict(_parse(r) for r in reqs)
+
+
+def _environment() -> dict[str, str]:
+    out = {}
+    text = (ROOT / "environment.yml").read_text()
+    assert "\ndependencies:" in text, "environment.yml has no dependencies: section"
+    for raw in text.split("\ndependencies:", 1)[1].splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if not line.startswith("- ") or line.endswith(":"):
+            continue
+        item = line[2:].strip()
+        if item.startswith("-e ") or item in {"pip"}:
+            continue
+        name, spec = _parse(item)
+        out[name] = spec
+    return out
+
+
+def test_every_pyproject_dependency_is_in_environment_yml_with_the_same_bounds():
+    env = _environment()
+    for name, spec in _pyproject().items():
+        assert name in env, f"{name} is in pyproject.toml but not in environment.yml"
+        assert env[name] == spec, f"{name}: pyproject.toml has {spec!r}, environment.yml {env[name]!r}"
+
+
+def test_environment_yml_lists_nothing_pyproject_lacks():
+    extra = set(_environment()) - set(_pyproject()) - {"python"}
+    assert not extra, f"environment.yml lists {sorted(extra)}, which pyproject.toml does not"
+
+
+def test_python_bounds_agree():
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert _parse("python " + data["project"]["requires-python"])[1] == _environment()["python"]
+
+
+def test_every_dependency_has_lower_and_upper_bounds():
+    for name, spec in _pyproject().items():
+        assert ">=" in spec and "<" in spec.replace("<=", ""), f"{name} needs bounds, has {spec!r}"
+
+
+def test_environment_yml_installs_the_package_editable_with_dev_extra():
+    assert re.search(r"^\s*-\s*-e \.\[dev\]", (ROOT / "environment.yml").read_text(), re.M)
+
+
+@pytest.mark.parametrize("line", ["numpy >=1.26,<3", "numpy>=1.26,<3", "numpy <3, >=1.26"])
+def test_requirement_parser_normalises_spacing_and_order(line):
+    assert _parse(line) == ("numpy", "<3,>=1.26")
