@@ -16,7 +16,7 @@ endif
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test unit notebooks-test lab sync lint bench clean
+.PHONY: help setup run test unit notebooks-test outputs lab sync lint bench clean
 
 help: ## Show this help
 	@echo "Collaborative filtering with Keras: make targets"
@@ -48,6 +48,9 @@ notebooks-test: setup ## Re-execute every notebook and compare its outputs (nbva
 	@test -n "$(NOTEBOOKS)" || { echo "No notebooks found in notebooks/"; exit 1; }
 	cd notebooks && ../$(BIN)/python -m pytest -p no:cacheprovider --nbval --nbval-current-env \
 		--nbval-sanitize-with sanitize.cfg --nbval-cell-timeout 600 $(notdir $(NOTEBOOKS))
+
+outputs: setup ## Re-execute notebooks from their .md source and save outputs (NB=notebooks/02_x.md for one)
+	$(BIN)/python tools/run_notebooks.py --in-place $(or $(NB),$(NOTEBOOKS))
 
 lab: setup ## Open the course in JupyterLab
 	$(BIN)/jupyter lab notebooks
