@@ -1,0 +1,273 @@
+"""Plot the MovieLens data and the course's training curves with matplotlib.
+
+Every function draws on the Axes it is given (``ax=``) or on a new figure, and
+returns what it drew on, so a notebook can add to a plot or lay several side
+by side. Importing this module changes no matplotlib settings: no style, no
+``rcParams``, no backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from reco.constants import (
+    ITEM_COL,
+    MAX_RATING,
+    MIN_RATING,
+    RATING_COL,
+    RATING_STEP,
+    USER_COL,
+)
+
+__all__ = [
+    "plot_counts",
+    "plot_histories",
+    "plot_history",
+    "plot_prediction_distribution",
+    "plot_rating_distribution",
+]
+
+
+def _axes(ax):
+    if ax is None:
+        _, ax = plt.subplots()
+    return ax
+
+
+def _require_columns(df: pd.DataFrame, cols, what: str) -> None:
+    missing = [c for c in cols if c not in df.columns]
+    if missing:
+        raise ValueError(
+            f"{what} has no column(s) {missing}; it has {list(df.columns)}. "
+            "Fix: pass the column names as keyword arguments."
+        )
+
+
+def plot_rating_distribution(
+    ratings: pd.DataFrame,
+    *,
+    rating_col: str = RATING_COL,
+    min_rating: float = MIN_RATING,
+    max_rating: float = MAX_RATING,
+    step: float = RATING_STEP,
+    ax=None,
+):
+    """Draw a bar chart of how many ratings each star value received.
+
+    Every value on the grid ``min_rating, min_rating + step, ..., max_rating``
+    gets a bar, including values nobody gave (a bar of height 0).
+
+    Args:
+        ratings: a ratings table with ``rating_col``.
+        rating_col: column of ratings, in stars.
+        min_rating: lowest rating on the scale.
+        max_rating: highest rating on the scale.
+        step: distance between two possible ratings.
+        ax: Axes to draw on; default: a new figure.
+
+    Returns:
+        the Axes, with one bar per possible rating.
+    """
+    _require_columns(ratings, [rating_col], "ratings")
+    n_values = int(round((max_rating - min_rating) / step)) + 1
+    grid = np.round(min_rating + step * np.arange(n_values), 6)
+    counts = (
+        ratings[rating_col].astype(np.float64).round(6).value_counts().reindex(grid, fill_value=0)
+    )
+    ax = _axes(ax)
+    ax.bar(grid, counts.to_numpy(), width=0.8 * step, color="tab:blue")
+    ax.set_xticks(grid)
+    ax.set_xticklabels([f"{v:g}" for v in grid])
+    ax.set_title("How often each rating is given")
+    ax.set_xlabel("rating (stars)")
+    ax.set_ylabel("number of ratings")
+    return ax
+
+
+def plot_counts(
+    ratings: pd.DataFrame,
+    by: str = USER_COL,
+    *,
+    bins: int = 40,
+    log: bool = True,
+    user_col: str = USER_COL,
+    item_col: str = ITEM_COL,
+    ax=None,
+):
+    """Draw a histogram of how many ratings each user, or each movie, has.
+
+    Both counts have long tails (a few users rate thousands of movies, most
+    movies have a handful of ratings), so by default the bins are spaced
+    evenly on a log scale and the x axis is logarithmic.
+
+    Args:
+        ratings: a ratings table with ``by`` as a column.
+        by: ``user_col`` to count ratings per user, ``item_col`` per movie.
+        bins: number of bins.
+        log: log-spaced bins and a log x axis; ``False`` for linear ones.
+        user_col: column of user ids.
+        item_col: column of movie ids.
+        ax: Axes to draw on; default: a new figure.
+
+    Returns:
+        the Axes; the bar heights add up to the number of users (or movies).
+
+    Raises:
+        ValueError: ``by`` is neither ``user_col`` nor ``item_col``.
+    """
+    kinds = {user_col: "user", item_col: "movie"}
+    if by not in kinds:
+        raise ValueError(
+            f"by must be {user_col!r} (ratings per user) or {item_col!r} (ratings per movie); "
+            f"got {by!r}."
+        )
+    _require_columns(ratings, [by], "ratings")
+    counts = ratings.groupby(by).size().to_numpy()
+    lo, hi = counts.min(), counts.max()
+    if log:
+        edges = np.geomspace(lo, hi + 1, bins + 1) if hi > lo else np.array([lo, lo + 1])
+    else:
+        edges = np.linspace(lo, hi + 1, bins + 1) if hi > lo else np.array([lo, lo + 1])
+    kind = kinds[by]
+    ax = _axes(ax)
+    ax.hist(counts, bins=edges, color="tab:blue", edgecolor="white")
+    if log:
+        ax.set_xscale("log")
+    ax.set_title(f"Ratings per {kind}")
+    ax.set_xlabel(f"number of ratings per {kind}" + (" (log scale)" if log else ""))
+    ax.set_ylabel(f"number of {kind}s")
+    return ax
+
+
+def plot_history(
+    history: pd.DataFrame,
+    *,
+    metric: str = "loss",
+    title: str | None = None,
+    val_label: str = "validation",
+    ax=None,
+):
+    """Draw a training curve: ``metric`` and, if recorded, ``val_<metric>`` per epoch.
+
+    Args:
+        history: the DataFrame from :func:`reco.train.fit`, one row per epoch
+            (index: epoch number from 1), with a ``metric`` column.
+        metric: the column to draw, e.g. ``"loss"``.
+        title: the plot's title; default: ``"Training curve"``.
+        val_label: legend label of the ``val_<metric>`` line; pass ``"test"``
+            when the history was recorded with ``validation="test"``.
+        ax: Axes to draw on; default: a new figure.
+
+    Returns:
+        the Axes: a ``"train"`` line, a ``val_label`` line if the history has
+        ``val_<metric>``, and a legend.
+
+    Raises:
+        ValueError: ``history`` has no ``metric`` column.
+    """
+    _require_columns(history, [metric], "history")
+    epochs = np.asarray(history.index, dtype=np.float64)
+    ax = _axes(ax)
+    ax.plot(epochs, history[metric].to_numpy(), marker="o", label="train")
+    val = f"val_{metric}"
+    if val in history.columns:
+        ax.plot(epochs, history[val].to_numpy(), marker="o", label=val_label)
+    ax.set_xticks(epochs)
+    ax.set_xticklabels([f"{e:g}" for e in epochs])
+    ax.set_title(title if title is not None else "Training curve")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(metric)
+    ax.legend()
+    return ax
+
+
+def plot_histories(
+    histories: Mapping[str, pd.DataFrame],
+    *,
+    metric: str = "loss",
+    val_label: str = "validation",
+    title: str | None = None,
+    sharey: bool = False,
+    figsize: tuple[float, float] | None = None,
+):
+    """Draw several models' training curves side by side, one subplot per model.
+
+    The y axes are not shared by default: the models may be trained with
+    different losses (RecommenderNetV2 uses binary cross-entropy on ratings
+    scaled to ``[0, 1]``, the others mean squared error in stars).
+
+    Args:
+        histories: model name -> DataFrame from :func:`reco.train.fit`, in the
+            order the subplots should appear.
+        metric: the column to draw in each subplot.
+        val_label: legend label of the ``val_<metric>`` lines.
+        title: a title over the whole figure, or ``None``.
+        sharey: give all subplots the same y axis.
+        figsize: figure size in inches; default: 4 wide per model, 3.5 high.
+
+    Returns:
+        the ``matplotlib.figure.Figure``; ``fig.axes`` holds one Axes per model,
+        titled with its name.
+
+    Raises:
+        ValueError: ``histories`` is empty.
+    """
+    if not histories:
+        raise ValueError("histories is empty; pass {model name: history DataFrame}.")
+    n = len(histories)
+    fig, axes = plt.subplots(
+        1, n, figsize=figsize or (4 * n, 3.5), sharey=sharey, squeeze=False, layout="constrained"
+    )
+    for ax, (name, history) in zip(axes[0], histories.items(), strict=True):
+        plot_history(history, metric=metric, title=name, val_label=val_label, ax=ax)
+    if title is not None:
+        fig.suptitle(title)
+    return fig
+
+
+def plot_prediction_distribution(
+    predictions: Mapping[str, np.ndarray],
+    *,
+    min_rating: float = MIN_RATING,
+    max_rating: float = MAX_RATING,
+    bins: int = 60,
+    ax=None,
+):
+    """Draw histograms of predicted ratings, with the rating range marked.
+
+    Useful to see a model predict outside the scale (V1 has nothing that keeps
+    it inside ``[min_rating, max_rating]``).
+
+    Args:
+        predictions: label -> float array of shape ``(n,)`` of predicted stars.
+        min_rating: lowest rating on the scale (drawn as a dashed line).
+        max_rating: highest rating on the scale (drawn as a dashed line).
+        bins: number of bins, shared by all histograms.
+        ax: Axes to draw on; default: a new figure.
+
+    Returns:
+        the Axes: one histogram per label, two dashed lines, and a legend.
+
+    Raises:
+        ValueError: ``predictions`` is empty.
+    """
+    if not predictions:
+        raise ValueError("predictions is empty; pass {label: array of predicted stars}.")
+    arrays = {k: np.asarray(v, dtype=np.float64).reshape(-1) for k, v in predictions.items()}
+    lo = min(min_rating, *(a.min() for a in arrays.values()))
+    hi = max(max_rating, *(a.max() for a in arrays.values()))
+    edges = np.linspace(lo, hi, bins + 1)
+    ax = _axes(ax)
+    for label, values in arrays.items():
+        ax.hist(values, bins=edges, alpha=0.6, label=label)
+    for bound in (min_rating, max_rating):
+        ax.axvline(bound, color="black", linestyle="--", linewidth=1)
+    ax.set_title("Predicted ratings (dashed: the rating range)")
+    ax.set_xlabel("predicted rating (stars)")
+    ax.set_ylabel("number of predictions")
+    ax.legend()
+    return ax

@@ -1,0 +1,167 @@
+"""Tests of reco.plots on small hand-made tables, drawn with the Agg backend."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+from reco import plots  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+@pytest.fixture
+def ratings():
+    # user 1: 3 ratings, user 2: 1, user 3: 6; movie 10: 4 ratings, ...
+    return pd.DataFrame(
+        {
+            "userId": [1, 1, 1, 2, 3, 3, 3, 3, 3, 3],
+            "movieId": [10, 20, 30, 10, 10, 20, 40, 50, 60, 70],
+            "rating": np.array([4.0, 4.0, 3.5, 5.0, 0.5, 4.0, 3.5, 3.0, 4.0, 2.0], np.float32),
+        }
+    )
+
+
+def _history(n_epochs=3, val=True):
+    frame = pd.DataFrame({"loss": np.linspace(1.0, 0.5, n_epochs)})
+    if val:
+        frame["val_loss"] = np.linspace(1.1, 0.8, n_epochs)
+    frame.index = pd.RangeIndex(1, n_epochs + 1, name="epoch")
+    return frame
+
+
+def _legend_texts(ax):
+    return [t.get_text() for t in ax.get_legend().get_texts()]
+
+
+# --------------------------------------------------------------------------- ratings
+
+
+def test_rating_distribution_has_one_bar_per_half_star_with_counts(ratings):
+    ax = plots.plot_rating_distribution(ratings)
+    bars = ax.patches
+    assert len(bars) == 10  # 0.5, 1.0, ..., 5.0, including values nobody gave
+    centers = [b.get_x() + b.get_width() / 2 for b in bars]
+    np.testing.assert_allclose(centers, np.arange(1, 11) / 2)
+    heights = {c: b.get_height() for c, b in zip(centers, bars, strict=True)}
+    assert heights[4.0] == 4
+    assert heights[3.5] == 2
+    assert heights[1.0] == 0
+    assert sum(heights.values()) == len(ratings)
+    assert ax.get_title()
+    assert ax.get_xlabel() == "rating (stars)"
+    assert ax.get_ylabel() == "number of ratings"
+
+
+def test_rating_distribution_draws_on_given_axes(ratings):
+    fig, (left, right) = plt.subplots(1, 2)
+    ax = plots.plot_rating_distribution(ratings, ax=right)
+    assert ax is right
+    assert not left.patches
+
+
+def test_rating_distribution_names_missing_column(ratings):
+    with pytest.raises(ValueError, match="stars"):
+        plots.plot_rating_distribution(ratings, rating_col="stars")
+
+
+# --------------------------------------------------------------------------- counts
+
+
+@pytest.mark.parametrize(("by", "n", "kind"), [("userId", 3, "user"), ("movieId", 7, "movie")])
+def test_counts_histogram_covers_every_user_or_movie(ratings, by, n, kind):
+    ax = plots.plot_counts(ratings, by=by, bins=5)
+    heights = [b.get_height() for b in ax.patches]
+    assert len(heights) == 5
+    assert sum(heights) == n
+    assert ax.get_xscale() == "log"
+    assert ax.get_title() == f"Ratings per {kind}"
+    assert ax.get_ylabel() == f"number of {kind}s"
+    assert "log scale" in ax.get_xlabel()
+
+
+def test_counts_linear_bins(ratings):
+    ax = plots.plot_counts(ratings, by="userId", bins=6, log=False)
+    assert ax.get_xscale() == "linear"
+    heights = [b.get_height() for b in ax.patches]
+    # counts 3, 1, 6 on edges 1..7: first bin holds the 1, last bin holds the 6
+    assert heights[0] == 1 and heights[-1] == 1 and sum(heights) == 3
+
+
+def test_counts_rejects_other_columns(ratings):
+    with pytest.raises(ValueError, match="ratings per user"):
+        plots.plot_counts(ratings, by="rating")
+
+
+# --------------------------------------------------------------------------- history
+
+
+def test_history_draws_train_and_validation_loss():
+    history = _history(4)
+    ax = plots.plot_history(history, title="V1", val_label="test")
+    train, val = ax.get_lines()
+    np.testing.assert_allclose(train.get_xdata(), [1, 2, 3, 4])
+    np.testing.assert_allclose(train.get_ydata(), history["loss"])
+    np.testing.assert_allclose(val.get_ydata(), history["val_loss"])
+    assert _legend_texts(ax) == ["train", "test"]
+    assert ax.get_title() == "V1"
+    assert ax.get_xlabel() == "epoch"
+    assert ax.get_ylabel() == "loss"
+
+
+def test_history_without_validation_draws_one_line():
+    ax = plots.plot_history(_history(2, val=False))
+    assert len(ax.get_lines()) == 1
+    assert _legend_texts(ax) == ["train"]
+    assert ax.get_title() == "Training curve"
+
+
+def test_history_names_missing_metric():
+    with pytest.raises(ValueError, match="rmse"):
+        plots.plot_history(_history(), metric="rmse")
+
+
+def test_histories_one_subplot_per_model_in_order():
+    histories = {"V1": _history(3), "V2": _history(5), "Net": _history(2, val=False)}
+    fig = plots.plot_histories(histories, title="All models")
+    assert len(fig.axes) == 3
+    assert [ax.get_title() for ax in fig.axes] == ["V1", "V2", "Net"]
+    assert [len(ax.get_lines()) for ax in fig.axes] == [2, 2, 1]
+    np.testing.assert_allclose(fig.axes[1].get_lines()[0].get_ydata(), histories["V2"]["loss"])
+    assert fig.get_suptitle() == "All models"
+
+
+def test_histories_rejects_empty():
+    with pytest.raises(ValueError, match="empty"):
+        plots.plot_histories({})
+
+
+# --------------------------------------------------------------------------- predictions
+
+
+def test_prediction_distribution_marks_range_and_labels():
+    preds = {"V1": np.array([-0.5, 1.0, 4.0, 6.0]), "V2": np.array([1.0, 2.0, 3.0, 4.5])}
+    ax = plots.plot_prediction_distribution(preds, bins=10)
+    assert _legend_texts(ax) == ["V1", "V2"]
+    assert sum(b.get_height() for b in ax.patches) == 8
+    dashed = [line.get_xdata()[0] for line in ax.get_lines()]
+    assert dashed == [0.5, 5.0]
+    lo, hi = ax.get_xlim()
+    assert lo <= -0.5 and hi >= 6.0
+    assert ax.get_xlabel() == "predicted rating (stars)"
+
+
+def test_import_changes_no_rcparams():
+    import importlib
+
+    before = dict(matplotlib.rcParams)
+    importlib.reload(plots)
+    assert dict(matplotlib.rcParams) == before
