@@ -1,0 +1,119 @@
+"""Tests of reco.explore on small hand-made tables whose answers are known."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from reco import explore
+
+
+@pytest.fixture
+def ratings():
+    # ratings per user: 1 -> 4, 2 -> 2, 3 -> 3, 4 -> 1
+    # ratings per movie: 100 -> 4, 200 -> 3, 300 -> 2, 400 -> 1
+    rows = [
+        (1, 100, 4.0), (1, 200, 3.5), (1, 300, 5.0), (1, 400, 2.0),
+        (2, 100, 3.0), (2, 200, 4.5),
+        (3, 100, 1.0), (3, 200, 2.5), (3, 300, 4.0),
+        (4, 100, 0.5),
+    ]  # fmt: skip
+    frame = pd.DataFrame(rows, columns=["userId", "movieId", "rating"])
+    frame["rating"] = frame["rating"].astype(np.float32)
+    return frame
+
+
+@pytest.fixture
+def movies():
+    return pd.DataFrame(
+        {
+            "movieId": [100, 200, 300, 400],
+            "title": ["Alpha (1999)", "Beta (2001)", "Gamma (1980)", "Delta (1975)"],
+            "genres": ["Drama", "Comedy", "Action", "Drama"],
+        }
+    )
+
+
+def test_summary_counts_and_density(ratings):
+    s = explore.summary(ratings)
+    assert s["n_ratings"] == 10
+    assert s["n_users"] == 4
+    assert s["n_movies"] == 4
+    assert s["density"] == pytest.approx(10 / 16)
+    assert s["mean_rating"] == pytest.approx(30.0 / 10)
+    assert s["std_rating"] == pytest.approx(ratings["rating"].astype(float).std())
+    assert (s["min_rating"], s["max_rating"]) == (0.5, 5.0)
+    assert isinstance(s["n_ratings"], int) and isinstance(s["density"], float)
+
+
+def test_summary_other_column_names(ratings):
+    renamed = ratings.rename(columns={"userId": "u", "movieId": "i", "rating": "r"})
+    s = explore.summary(renamed, user_col="u", item_col="i", rating_col="r")
+    assert s["n_users"] == 4
+
+
+def test_summary_errors_name_the_problem(ratings):
+    with pytest.raises(ValueError, match=r"no column\(s\) \['rating'\]"):
+        explore.summary(ratings.drop(columns="rating"))
+    with pytest.raises(ValueError, match="empty"):
+        explore.summary(ratings.iloc[:0])
+
+
+def test_count_stats(ratings):
+    stats = explore.count_stats(ratings)
+    assert list(stats.columns) == ["per user", "per movie"]
+    assert stats.loc["count", "per user"] == 4
+    assert stats.loc["max", "per user"] == 4
+    assert stats.loc["min", "per user"] == 1
+    assert stats.loc["mean", "per movie"] == pytest.approx(2.5)
+    assert stats.loc["50%", "per user"] == pytest.approx(2.5)
+
+
+def test_top_crosstab_picks_most_active_users_and_most_rated_movies(ratings):
+    table = explore.top_crosstab(ratings, n=3)
+    assert list(table.index) == [1, 3, 2]  # 4, 3, 2 ratings
+    assert list(table.columns) == [100, 200, 300]  # 4, 3, 2 ratings
+    assert table.index.name == "userId"
+    assert table.loc[1, 300] == 5.0
+    assert table.loc[3, 200] == 2.5
+    assert math.isnan(table.loc[2, 300])  # user 2 never rated movie 300
+    assert int(table.notna().sum().sum()) == 8
+
+
+def test_top_crosstab_breaks_ties_by_smaller_id():
+    # every user and movie has one rating: the smallest ids win
+    frame = pd.DataFrame({"userId": [9, 5, 7], "movieId": [30, 10, 20], "rating": [1.0, 2.0, 3.0]})
+    table = explore.top_crosstab(frame, n=2)
+    assert list(table.index) == [5, 7]
+    assert list(table.columns) == [10, 20]
+    assert table.loc[5, 10] == 2.0 and math.isnan(table.loc[5, 20])
+
+
+def test_top_crosstab_with_titles(ratings, movies):
+    table = explore.top_crosstab(ratings, n=2, movies=movies)
+    assert list(table.columns) == ["Alpha (1999)", "Beta (2001)"]
+    assert list(table.index) == [1, 3]
+    assert table.loc[3, "Beta (2001)"] == 2.5
+
+
+def test_top_crosstab_keeps_duplicate_titles_apart(ratings, movies):
+    movies = movies.assign(title=["Same (2000)", "Same (2000)", "Gamma (1980)", "Delta (1975)"])
+    table = explore.top_crosstab(ratings, n=3, movies=movies)
+    assert list(table.columns) == ["Same (2000) [100]", "Same (2000) [200]", "Gamma (1980)"]
+
+
+def test_top_crosstab_rejects_bad_n(ratings):
+    with pytest.raises(ValueError, match="positive integer"):
+        explore.top_crosstab(ratings, n=0)
+
+
+def test_movie_stats(ratings, movies):
+    stats = explore.movie_stats(ratings, movies)
+    assert list(stats.columns) == ["title", "n_ratings", "mean_rating"]
+    assert list(stats.index) == [100, 200, 300, 400]
+    assert stats.loc[100, "n_ratings"] == 4
+    assert stats.loc[100, "mean_rating"] == pytest.approx((4.0 + 3.0 + 1.0 + 0.5) / 4)
+    assert stats.loc[300, "title"] == "Gamma (1980)"
+    without = explore.movie_stats(ratings)
+    assert list(without.columns) == ["n_ratings", "mean_rating"]
