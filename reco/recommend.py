@@ -1,0 +1,167 @@
+"""Turn a trained model into a top-k list of movies for one user.
+
+:func:`rated_by` shows what a user already told us (their highest-rated
+movies); :func:`recommend` scores every movie the model knows for that user,
+drops the ones they have rated and returns the best ``k`` with their titles.
+
+Both return a DataFrame indexed by ``rank`` (1, 2, ...), and both break ties
+by ``movieId`` (smallest first), so the same model always gives the same list.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from reco.constants import (
+    DEFAULT_K,
+    GENRES_COL,
+    ITEM_COL,
+    PREDICTION_COL,
+    RATING_COL,
+    TITLE_COL,
+    USER_COL,
+)
+from reco.train import predict_ratings
+
+__all__ = ["rated_by", "recommend"]
+
+
+def _require_columns(df: pd.DataFrame, cols, what: str) -> None:
+    missing = [c for c in cols if c not in df.columns]
+    if missing:
+        raise ValueError(
+            f"{what} table has no column(s) {missing}; it has {list(df.columns)}. "
+            "Fix: pass the column names as keyword arguments (e.g. item_col=...)."
+        )
+
+
+def _check_count(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(
+            f"{name} must be a positive integer (how many movies to list); got {value!r}."
+        )
+    return int(value)
+
+
+def _with_titles(
+    frame: pd.DataFrame, movies: pd.DataFrame, item_col: str, title_col: str, genres_col: str
+) -> pd.DataFrame:
+    """Join titles and genres onto ``frame`` by ``item_col``, keeping its row order."""
+    _require_columns(movies, [item_col, title_col, genres_col], "movies")
+    info = movies[[item_col, title_col, genres_col]]
+    if info[item_col].duplicated().any():
+        dup = info.loc[info[item_col].duplicated(), item_col].iloc[0]
+        raise ValueError(
+            f"movies table lists {item_col} {dup} more than once; each movie needs one row. "
+            "Fix: drop duplicates, e.g. movies.drop_duplicates(item_col)."
+        )
+    out = frame.merge(info, on=item_col, how="left", validate="many_to_one")
+    out.index = pd.RangeIndex(1, len(out) + 1, name="rank")
+    return out
+
+
+def rated_by(
+    ratings: pd.DataFrame,
+    movies: pd.DataFrame,
+    user_id: int,
+    n: int = 10,
+    *,
+    user_col: str = USER_COL,
+    item_col: str = ITEM_COL,
+    rating_col: str = RATING_COL,
+    title_col: str = TITLE_COL,
+    genres_col: str = GENRES_COL,
+) -> pd.DataFrame:
+    """List a user's highest-rated movies, with titles and genres.
+
+    Args:
+        ratings: a ratings table with ``user_col``, ``item_col``, ``rating_col``.
+        movies: a movies table with ``item_col``, ``title_col``, ``genres_col``.
+        user_id: a raw user id (as in ``ratings[user_col]``).
+        n: how many movies to list, at least 1 (fewer if the user rated fewer).
+
+    Returns:
+        a DataFrame indexed by ``rank`` from 1 with columns ``item_col`` (int),
+        ``title_col``, ``genres_col`` and ``rating_col`` (float, stars), sorted
+        by rating (highest first), then by ``item_col``.
+
+    Raises:
+        ValueError: ``user_id`` has no ratings, ``n < 1``, or a column is missing.
+    """
+    n = _check_count(n, "n")
+    _require_columns(ratings, [user_col, item_col, rating_col], "ratings")
+    mine = ratings.loc[ratings[user_col] == user_id, [item_col, rating_col]]
+    if mine.empty:
+        ids = ratings[user_col]
+        raise ValueError(
+            f"user id {user_id!r} has no ratings in this table (user ids run from {ids.min()} "
+            f"to {ids.max()}, with gaps). Fix: pick one of ratings[{user_col!r}].unique()."
+        )
+    top = mine.sort_values([rating_col, item_col], ascending=[False, True], kind="stable").head(n)
+    out = _with_titles(top.reset_index(drop=True), movies, item_col, title_col, genres_col)
+    return out[[item_col, title_col, genres_col, rating_col]]
+
+
+def recommend(
+    model,
+    encoder,
+    ratings: pd.DataFrame,
+    movies: pd.DataFrame,
+    user_id: int,
+    k: int = DEFAULT_K,
+    exclude_rated: bool = True,
+    *,
+    user_col: str = USER_COL,
+    item_col: str = ITEM_COL,
+    title_col: str = TITLE_COL,
+    genres_col: str = GENRES_COL,
+    prediction_col: str = PREDICTION_COL,
+) -> pd.DataFrame:
+    """Recommend the ``k`` movies with the highest predicted rating for one user.
+
+    Every movie the encoder knows is scored with
+    :func:`reco.train.predict_ratings` (stars, for any course model); movies
+    the user rated in ``ratings`` are dropped unless ``exclude_rated=False``.
+
+    Args:
+        model: a trained model from :mod:`reco.models`.
+        encoder: the :class:`reco.split.IdEncoder` the model was trained with.
+        ratings: the ratings table whose rated movies are excluded (pass all
+            ratings, not only the training part), with ``user_col`` and ``item_col``.
+        movies: a movies table with ``item_col``, ``title_col``, ``genres_col``.
+        user_id: a raw user id the encoder knows.
+        k: how many movies to return, at least 1 (fewer if fewer are left).
+        exclude_rated: drop movies the user has already rated.
+
+    Returns:
+        a DataFrame indexed by ``rank`` from 1 with columns ``item_col`` (int),
+        ``title_col``, ``genres_col`` and ``prediction_col`` (float32, stars),
+        sorted by prediction (highest first), ties by ``item_col`` (smallest first).
+
+    Raises:
+        ValueError: the encoder does not know ``user_id``, ``k < 1``, or a
+            column is missing.
+    """
+    k = _check_count(k, "k")
+    known = encoder.users.classes_
+    if user_id not in set(known.tolist()):
+        raise ValueError(
+            f"unknown user id {user_id!r}: the model only knows the {len(known)} users it was "
+            f"trained on (ids {known.min()} to {known.max()}, with gaps). "
+            "Fix: pick one of encoder.users.classes_ (the same ids as ratings['userId'].unique())."
+        )
+    movie_idx = np.arange(encoder.n_movies, dtype=np.int32)
+    movie_ids = np.asarray(encoder.decode_movies(movie_idx))
+    if exclude_rated:
+        _require_columns(ratings, [user_col, item_col], "ratings")
+        seen = ratings.loc[ratings[user_col] == user_id, item_col].to_numpy()
+        keep = ~np.isin(movie_ids, seen)
+        movie_idx, movie_ids = movie_idx[keep], movie_ids[keep]
+    user_idx = encoder.encode_users([user_id])[0]
+    X = np.stack([np.full_like(movie_idx, user_idx), movie_idx], axis=1)
+    scores = predict_ratings(model, X) if len(X) else np.empty(0, dtype=np.float32)
+    scored = pd.DataFrame({item_col: movie_ids, prediction_col: scores})
+    top = scored.sort_values([prediction_col, item_col], ascending=[False, True], kind="stable")
+    out = _with_titles(top.head(k).reset_index(drop=True), movies, item_col, title_col, genres_col)
+    return out[[item_col, title_col, genres_col, prediction_col]]
