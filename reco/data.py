@@ -21,6 +21,7 @@ message names the file, the problem and the fix.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import io
 import os
 import shutil
@@ -28,6 +29,7 @@ import tempfile
 import urllib.error
 import urllib.request
 import zipfile
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -343,7 +345,7 @@ def _fetch(spec, archive: Path, *, progress, timeout, looked_in) -> None:
                     out.write(chunk)
                     digest.update(chunk)
                     bar.update(len(chunk))
-    except (urllib.error.URLError, OSError, ValueError) as err:
+    except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as err:
         reason = getattr(err, "reason", None) or err
         raise DataError(
             f"could not download {spec.url}: {reason}.\n" + _not_found_message(spec, looked_in)
@@ -373,7 +375,7 @@ def _extract(spec: DatasetSpec, archive: Path, dest: Path) -> Path:
                         f"symbolic link. The archive is not the official one."
                     )
             zf.extractall(dest)
-    except zipfile.BadZipFile as err:
+    except (zipfile.BadZipFile, zlib.error, EOFError) as err:  # bad CRC, header or stream
         raise DataError(f"{spec.url} did not give a valid zip archive ({err}).") from err
     folder = dest / spec.name
     missing = [f for f in spec.files if not (folder / f).is_file()]
@@ -418,7 +420,7 @@ def _read_text_table(
     except UnicodeDecodeError as err:
         raise DataError(f"{path} is not {encoding} text ({err.reason} at byte {err.start}).") from err
     try:
-        return pd.read_csv(
+        df = pd.read_csv(
             io.StringIO(text),
             sep=sep,
             names=names,
@@ -429,6 +431,12 @@ def _read_text_table(
         )
     except pd.errors.ParserError as err:
         raise DataError(f"{path} is not a well-formed delimited file: {err}") from err
+    if not isinstance(df.index, pd.RangeIndex):  # pandas took surplus fields as an index
+        raise DataError(
+            f"{path}: rows have more fields than the {df.shape[1]} columns "
+            f"{', '.join(map(str, df.columns))}; check the separator and trailing delimiters."
+        )
+    return df
 
 
 def _check_columns(df: pd.DataFrame, path: Path, required) -> None:
@@ -462,7 +470,8 @@ def _check_missing(df: pd.DataFrame, path: Path, cols) -> None:
 
 def _to_int(df: pd.DataFrame, path: Path, col: str) -> pd.Series:
     num = pd.to_numeric(df[col], errors="coerce")
-    bad = num.isna() | (num != np.floor(num))
+    # inf and values beyond int64 would otherwise fail in astype or wrap around silently
+    bad = ~np.isfinite(num) | (num != np.floor(num)) | (num.abs() >= 2.0**63)
     if bad.any():
         raise DataError(
             f"{path}: column {col!r} must hold whole numbers; bad value(s) at "
