@@ -20,6 +20,7 @@ message names the file, the problem and the fix.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import http.client
 import io
@@ -250,6 +251,8 @@ def verify_file(path: str | os.PathLike, expected_sha256: str) -> None:
         DataError: naming the file and the mismatch.
     """
     path = Path(path)
+    if not path.is_file():
+        raise DataError(f"missing file: {path}. Check the data set folder or download it again.")
     actual = _sha256_lf(path.read_bytes())
     if actual != expected_sha256:
         raise DataError(
@@ -426,6 +429,8 @@ def _read_text_table(
             names=names,
             header=header,
             dtype=object,
+            # ml-100k and ml-1m never quote fields, and their titles may hold a '"'
+            quoting=csv.QUOTE_MINIMAL if sep == "," else csv.QUOTE_NONE,
             keep_default_na=False,
             na_values=[""],
         )

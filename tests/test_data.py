@@ -554,3 +554,19 @@ def test_written_tables_read_back_unchanged(tmp_path, n_users, n_movies, density
     folder = write_ml_latest(tmp_path / "ml", ratings, movies, line_ending="\r\n" if crlf else "\n")
     pd.testing.assert_frame_equal(read_ratings(folder / "ratings.csv"), ratings)
     pd.testing.assert_frame_equal(read_movies(folder / "movies.csv"), movies, check_dtype=False)
+
+
+@pytest.mark.parametrize("layout, fname, line", [
+    ("1m", "movies.dat", '7::"Blue" Velvet (1986)::Drama|Mystery\n'),
+    ("100k", "u.item", '7|"Blue" Velvet (1986)|01-Jan-1986||http://x|' + "|".join("0" * 18 + "1") + "\n"),
+])  # fmt: skip
+def test_titles_with_double_quotes_read_verbatim_in_unquoted_layouts(tmp_path, layout, fname, line):
+    path = tmp_path / fname
+    path.write_bytes(line.encode("latin-1"))
+    movies = reco.data.read_movies(path, layout)
+    assert movies["title"].tolist() == ['"Blue" Velvet (1986)']
+
+
+def test_verify_file_on_a_missing_file_is_a_data_error(tmp_path):
+    with pytest.raises(DataError, match="missing file"):
+        reco.data.verify_file(tmp_path / "ratings.csv", "0" * 64)
