@@ -36,6 +36,7 @@ from reco.constants import MAX_RATING, MIN_RATING
 __all__ = [
     "BatchSummingRecommenderNet",
     "RecommenderNetV2",
+    "StarsRMSE",
     "batch_summing_dot",
     "build_net",
     "build_net_v2",
@@ -88,10 +89,38 @@ def _embedding(n, size, name, *, initializer="he_normal", l2=EMBEDDING_L2):
     )
 
 
-def _compile(model, loss, *, lr, jit_compile, steps_per_execution):
+@keras.saving.register_keras_serializable(package="reco")
+class StarsRMSE(keras.metrics.RootMeanSquaredError):
+    """Root mean squared error, multiplied by ``scale`` to read in stars.
+
+    The functional models predict stars, so ``scale=1``. RecommenderNetV2
+    predicts ratings normalized to ``[0, 1]``; with ``scale = max_rating -
+    min_rating`` its ``rmse`` and ``val_rmse`` in the training history are in
+    stars too, so the four models' curves can be compared.
+
+    Args:
+        scale: factor from the model's target units to stars.
+        name: the metric's name in the history (``"rmse"``).
+    """
+
+    def __init__(self, scale=1.0, name="rmse", dtype=None):
+        super().__init__(name=name, dtype=dtype)
+        self.scale = float(scale)
+
+    def result(self):
+        """Return the RMSE so far, in stars."""
+        return super().result() * self.scale
+
+    def get_config(self):
+        """Return the constructor arguments."""
+        return {**super().get_config(), "scale": self.scale}
+
+
+def _compile(model, loss, *, lr, jit_compile, steps_per_execution, scale=1.0):
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=lr),
         loss=loss,
+        metrics=[StarsRMSE(scale)],
         jit_compile=jit_compile,
         steps_per_execution=steps_per_execution,
     )
@@ -146,7 +175,7 @@ def build_v1(
         steps_per_execution: batches run per call into the compiled graph.
 
     Returns:
-        a compiled ``keras.Model`` (mean squared error) mapping ``[users, movies]``
+        a compiled ``keras.Model`` (mean squared error, ``rmse`` metric) mapping ``[users, movies]``
         (two int arrays of shape ``(n,)`` or ``(n, 1)``) to predicted stars,
         float32 of shape ``(n, 1)``.
 
@@ -191,7 +220,7 @@ def build_v2(
         steps_per_execution: batches run per call into the compiled graph.
 
     Returns:
-        a compiled ``keras.Model`` (mean squared error) mapping ``[users, movies]``
+        a compiled ``keras.Model`` (mean squared error, ``rmse`` metric) mapping ``[users, movies]``
         to predicted stars, float32 of shape ``(n, 1)`` inside
         ``[min_rating, max_rating]``.
 
@@ -244,7 +273,7 @@ def build_net(
         steps_per_execution: batches run per call into the compiled graph.
 
     Returns:
-        a compiled ``keras.Model`` (mean squared error) mapping ``[users, movies]``
+        a compiled ``keras.Model`` (mean squared error, ``rmse`` metric) mapping ``[users, movies]``
         to predicted stars, float32 of shape ``(n, 1)`` inside
         ``[min_rating, max_rating]``.
 
@@ -392,6 +421,8 @@ def build_net_v2(
     n_users: int,
     n_movies: int,
     n_factors: int = 50,
+    min_rating: float = MIN_RATING,
+    max_rating: float = MAX_RATING,
     *,
     lr: float = 1e-3,
     l2: float = EMBEDDING_L2,
@@ -405,6 +436,9 @@ def build_net_v2(
         n_users: number of users, at least 1.
         n_movies: number of movies, at least 1.
         n_factors: embedding size, at least 1.
+        min_rating: lowest rating; must be less than ``max_rating``. Used only
+            by the ``rmse`` metric, which reports stars.
+        max_rating: highest rating.
         lr: Adam learning rate.
         l2: L2 penalty on the embeddings (``0`` for none).
         jit_compile: compile the train step with XLA.
@@ -413,15 +447,17 @@ def build_net_v2(
             :class:`BatchSummingRecommenderNet`.
 
     Returns:
-        a compiled, built model mapping an ``(n, 2)`` int array to ``(n, 1)``
+        a compiled (``rmse`` metric in stars), built model mapping an ``(n, 2)`` int array to ``(n, 1)``
         float32 scores in ``[0, 1]``; targets must be normalized ratings.
 
     Raises:
-        ValueError: a size is not a positive integer.
+        ValueError: a size is not a positive integer, or ``min_rating >= max_rating``.
     """
     _check_sizes(n_users, n_movies, n_factors)
+    _check_range(min_rating, max_rating)
     _check_compile(lr, steps_per_execution)
     model = model_cls(n_users, n_movies, n_factors, l2=l2, name="recommender_net_v2")
     model.build((None, 2))
     return _compile(model, "binary_crossentropy", lr=lr, jit_compile=jit_compile,
-                    steps_per_execution=steps_per_execution)
+                    steps_per_execution=steps_per_execution,
+                    scale=float(max_rating) - float(min_rating))

@@ -17,7 +17,8 @@ Two configurations are defined:
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+import time
+from dataclasses import dataclass
 
 import keras
 import numpy as np
@@ -228,7 +229,7 @@ def _check_built_for(model, config: TrainConfig) -> None:
         if not math.isclose(float(current[k]), float(wanted[k]), rel_tol=1e-6)
     }
     if differ:
-        shown = ", ".join(f"{k}={a!r} (config: {b!r})" for k, (a, b) in differ.items())
+        shown = ", ".join(f"{k}={a:.3g} (config: {b:.3g})" for k, (a, b) in differ.items())
         raise ValueError(
             f"the model was built with {shown}. Fix: build it with the config you train with, "
             "reco.train.build_model(name, n_users, n_movies, config=config), or "
@@ -272,21 +273,6 @@ class EpochLog(keras.callbacks.Callback):
         parts += [f"{k} {float(v):.{self.digits}f}" for k, v in sorted((logs or {}).items(),
                                                                         key=_metric_order)]
         print("  ".join(parts))
-
-
-class _ValRMSE(keras.callbacks.Callback):
-    """Add ``val_rmse``, the validation RMSE in stars, to each epoch's logs."""
-
-    def __init__(self, X, y, min_rating, max_rating):
-        super().__init__()
-        self.X, self.y = X, y
-        self.min_rating, self.max_rating = min_rating, max_rating
-
-    def on_epoch_end(self, epoch, logs=None):
-        if logs is not None:
-            scores = evaluate(self.model, self.X, self.y, min_rating=self.min_rating,
-                              max_rating=self.max_rating)
-            logs["val_rmse"] = scores["rmse"]
 
 
 def _metric_order(item):
@@ -334,12 +320,15 @@ def fit(
         callbacks: more Keras callbacks.
 
     Returns:
-        a DataFrame with one row per epoch (index ``epoch`` from 1) and one
-        column per metric: ``loss`` and, with validation, ``val_loss`` and
+        a DataFrame with one row per epoch (index ``epoch`` from 1) and the
+        columns ``loss`` and ``rmse`` and, with validation, ``val_loss`` and
         ``val_rmse``. Losses are in the model's own units (squared stars, or
         binary cross-entropy for RecommenderNetV2) and include the L2
-        penalty; ``val_rmse`` is in stars for every model, so compare models
-        on it.
+        penalty; ``rmse`` is in stars for every model, so compare models on
+        it. ``rmse`` is averaged over the epoch's batches as the weights
+        change (and with dropout on), so it is not the RMSE of the final
+        model on the training part. ``attrs["train_seconds"]`` holds the wall
+        time of the training (not printed: it differs between runs).
 
     Raises:
         ValueError: bad inputs, or a model built with settings other than ``config``'s.
@@ -361,10 +350,9 @@ def fit(
             Xv, yv = validation
         validation_data = (to_inputs(model, Xv), prepare_y(yv))
     callbacks = list(callbacks or [])
-    if validation is not None:
-        callbacks.append(_ValRMSE(Xv, yv, min_rating, max_rating))
     if log:
         callbacks.append(EpochLog())
+    start = time.perf_counter()
     history = model.fit(
         to_inputs(model, X),
         prepare_y(y),
@@ -375,8 +363,10 @@ def fit(
         verbose=0,
         callbacks=callbacks,
     )
+    seconds = time.perf_counter() - start
     frame = pd.DataFrame(history.history)
     frame.index = pd.RangeIndex(1, len(frame) + 1, name="epoch")
+    frame.attrs["train_seconds"] = seconds
     return frame
 
 
