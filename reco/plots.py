@@ -32,6 +32,10 @@ __all__ = [
 ]
 
 
+#: y-axis labels of the metrics that reco.train.fit records; others are shown as named.
+_METRIC_LABELS = {"loss": "loss", "rmse": "RMSE (stars)"}
+
+
 def _axes(ax):
     if ax is None:
         _, ax = plt.subplots()
@@ -156,7 +160,8 @@ def plot_history(
     Args:
         history: the DataFrame from :func:`reco.train.fit`, one row per epoch
             (index: epoch number from 1), with a ``metric`` column.
-        metric: the column to draw, e.g. ``"loss"``.
+        metric: the column to draw: ``"loss"`` (in the model's own units, L2
+            penalty included) or ``"rmse"`` (in stars, comparable across models).
         title: the plot's title; default: ``"Training curve"``.
         val_label: legend label of the ``val_<metric>`` line; pass ``"test"``
             when the history was recorded with ``validation="test"``.
@@ -180,7 +185,7 @@ def plot_history(
     ax.set_xticklabels([f"{e:g}" for e in epochs])
     ax.set_title(title if title is not None else "Training curve")
     ax.set_xlabel("epoch")
-    ax.set_ylabel(metric)
+    ax.set_ylabel(_METRIC_LABELS.get(metric, metric))
     ax.legend()
     return ax
 
@@ -198,7 +203,8 @@ def plot_histories(
 
     The y axes are not shared by default: the models may be trained with
     different losses (RecommenderNetV2 uses binary cross-entropy on ratings
-    scaled to ``[0, 1]``, the others mean squared error in stars).
+    scaled to ``[0, 1]``, the others mean squared error in stars). To compare
+    models, pass ``metric="rmse"`` (in stars for every model) and ``sharey=True``.
 
     Args:
         histories: model name -> DataFrame from :func:`reco.train.fit`, in the

@@ -117,6 +117,13 @@ def test_history_draws_train_and_validation_loss():
     assert ax.get_ylabel() == "loss"
 
 
+def test_history_of_rmse_says_stars():
+    history = _history(3).rename(columns={"loss": "rmse", "val_loss": "val_rmse"})
+    ax = plots.plot_history(history, metric="rmse")
+    assert ax.get_ylabel() == "RMSE (stars)"
+    np.testing.assert_allclose(ax.get_lines()[1].get_ydata(), history["val_rmse"])
+
+
 def test_history_without_validation_draws_one_line():
     ax = plots.plot_history(_history(2, val=False))
     assert len(ax.get_lines()) == 1
