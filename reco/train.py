@@ -9,8 +9,10 @@ Two configurations are defined:
 
 * :data:`ORIGINAL_SETTINGS` -- what the course used to do: batch 64, 5 epochs,
   Adam 1e-3, plain ``fit``.
-* :data:`COURSE_DEFAULTS` -- what the course does now: bigger batches with a
-  learning rate matched to them, several batches per graph call and XLA.
+* :data:`COURSE_DEFAULTS` (and :data:`COURSE_DEFAULTS_NET_V2`, its L2 matched
+  to RecommenderNetV2's smaller loss) -- what the course does now: bigger
+  batches with a learning rate and an L2 penalty matched to them, and several
+  batches per graph call. :func:`course_config` picks the one for a model.
   ``python -m reco.bench`` measures both in one run.
 """
 
@@ -18,7 +20,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import keras
 import numpy as np
@@ -30,11 +32,13 @@ from reco.split import Split
 
 __all__ = [
     "COURSE_DEFAULTS",
+    "COURSE_DEFAULTS_NET_V2",
     "MODEL_NAMES",
     "ORIGINAL_SETTINGS",
     "EpochLog",
     "TrainConfig",
     "build_model",
+    "course_config",
     "denormalize_ratings",
     "evaluate",
     "fit",
@@ -45,7 +49,7 @@ __all__ = [
     "train_model",
 ]
 
-#: Batch size used for prediction (it does not change the predictions).
+#: Rows per model call when predicting (it does not change the predictions).
 PREDICT_BATCH_SIZE = 8192
 
 
@@ -114,15 +118,41 @@ class TrainConfig:
 #: The course's original settings: batch 64, 5 epochs, Adam 1e-3, L2 1e-6, plain fit.
 ORIGINAL_SETTINGS = TrainConfig(batch_size=64, epochs=5, lr=1e-3)
 
-#: The course's training defaults, chosen on the validation part of
-#: ``train_val_test_split`` and measured with ``python -m reco.bench``: 32x
-#: bigger batches, a 10x learning rate, a 100x L2 penalty (applied 32x less
-#: often per epoch) and 16 batches per graph call. No XLA: Keras turns
-#: ``jit_compile`` off whenever TensorFlow op determinism is on (with a
-#: warning), and the course needs determinism more than XLA.
+#: The course's training defaults for V1, V2 and RecommenderNet, chosen on the
+#: validation part of ``train_val_test_split`` and measured with
+#: ``python -m reco.bench``: 32x bigger batches, a 10x learning rate, a 100x L2
+#: penalty (Keras adds it once per step, and there are 32x fewer steps per
+#: epoch) and 16 batches per graph call. No XLA: Keras turns ``jit_compile``
+#: off whenever TensorFlow op determinism is on (with a warning), and the
+#: course needs determinism more than XLA.
 COURSE_DEFAULTS = TrainConfig(
     batch_size=2048, epochs=8, lr=1e-2, steps_per_execution=16, jit_compile=False, l2=1e-4
 )
+
+#: The course defaults for RecommenderNetV2: the same, with a 10x smaller L2.
+#: Its loss, binary cross-entropy on ratings scaled to ``[0, 1]``, is about
+#: 20x smaller than a squared error in stars, so the same penalty weighs much
+#: more; on the validation part L2 1e-5 beat 5e-6, 3e-5 and 1e-4.
+COURSE_DEFAULTS_NET_V2 = replace(COURSE_DEFAULTS, l2=1e-5)
+
+
+def course_config(name: str) -> TrainConfig:
+    """Return the course's default training settings for a model name.
+
+    Args:
+        name: one of :data:`MODEL_NAMES`.
+
+    Returns:
+        :data:`COURSE_DEFAULTS_NET_V2` for ``"net_v2"``, else :data:`COURSE_DEFAULTS`.
+    """
+    _check_name(name)
+    return COURSE_DEFAULTS_NET_V2 if name == "net_v2" else COURSE_DEFAULTS
+
+
+def _check_name(name: str) -> None:
+    if name not in MODEL_NAMES:
+        raise ValueError(f"unknown model {name!r}; choose one of {MODEL_NAMES}.")
+
 
 #: Names accepted by :func:`build_model` and :func:`train_model`, in course order.
 MODEL_NAMES = ("v1", "v2", "net", "net_v2")
@@ -285,7 +315,7 @@ def fit(
     data,
     y=None,
     *,
-    config: TrainConfig = COURSE_DEFAULTS,
+    config: TrainConfig | None = None,
     validation=None,
     log: bool = False,
     min_rating: float = MIN_RATING,
@@ -308,7 +338,8 @@ def fit(
         data: a :class:`reco.split.Split` (its train part is used), or an int
             array ``X`` of shape ``(n, 2)`` with ``[user, movie]`` rows.
         y: float ratings in stars of shape ``(n,)``, when ``data`` is ``X``.
-        config: the training settings.
+        config: the training settings; default: :func:`course_config` for the
+            kind of model.
         validation: ``None``; ``"val"`` or ``"test"`` to report the loss on that
             part of the ``Split`` each epoch (the course split has no validation
             part, so the loss-curve notebooks pass ``"test"``, as the original
@@ -334,6 +365,8 @@ def fit(
         ValueError: bad inputs, or a model built with settings other than ``config``'s.
     """
     X, y = _xy(data, y, "train")
+    if config is None:
+        config = course_config("net_v2" if _uses_normalized_ratings(model) else "v2")
     _check_built_for(model, config)
     prepare_y = (
         (lambda t: normalize_ratings(t, min_rating, max_rating))
@@ -370,6 +403,20 @@ def fit(
     return frame
 
 
+def _predict(model, inputs) -> np.ndarray:
+    # Call the model directly, chunk by chunk, in inference mode: unlike
+    # ``model.predict`` this traces no tf.function per model, so notebooks that
+    # predict with many models print no retracing warnings, and it is faster
+    # on the few thousand rows the course predicts at a time.
+    n = len(inputs) if not isinstance(inputs, list) else len(inputs[0])
+    chunks = []
+    for start in range(0, n, PREDICT_BATCH_SIZE):
+        part = slice(start, start + PREDICT_BATCH_SIZE)
+        x = inputs[part] if not isinstance(inputs, list) else [a[part] for a in inputs]
+        chunks.append(keras.ops.convert_to_numpy(model(x, training=False)).reshape(-1))
+    return np.concatenate(chunks) if chunks else np.empty(0, dtype=np.float32)
+
+
 def predict_ratings(
     model,
     X,
@@ -391,8 +438,7 @@ def predict_ratings(
     Returns:
         float32 array of shape ``(n,)``: predicted stars.
     """
-    inputs = to_inputs(model, X)
-    pred = model.predict(inputs, batch_size=PREDICT_BATCH_SIZE, verbose=0).reshape(-1)
+    pred = _predict(model, to_inputs(model, X))
     if _uses_normalized_ratings(model):
         pred = denormalize_ratings(pred, min_rating, max_rating)
     return pred.astype(np.float32, copy=False)
@@ -427,7 +473,7 @@ def evaluate(
     return {"rmse": float(np.sqrt(np.mean(err**2))), "mae": float(np.mean(np.abs(err)))}
 
 
-def build_model(name: str, n_users: int, n_movies: int, *, config: TrainConfig = COURSE_DEFAULTS,
+def build_model(name: str, n_users: int, n_movies: int, *, config: TrainConfig | None = None,
                 **kwargs):
     """Build and compile one of the four course models by name, with ``config``'s settings.
 
@@ -435,14 +481,16 @@ def build_model(name: str, n_users: int, n_movies: int, *, config: TrainConfig =
         name: one of :data:`MODEL_NAMES`: ``"v1"``, ``"v2"``, ``"net"``, ``"net_v2"``.
         n_users: number of users.
         n_movies: number of movies.
-        config: supplies the learning rate, L2, ``steps_per_execution`` and XLA.
+        config: supplies the learning rate, L2, ``steps_per_execution`` and XLA;
+            default: ``course_config(name)``.
         **kwargs: passed to the builder (for example ``n_factors=``).
 
     Returns:
         the compiled model.
     """
-    if name not in _BUILDERS:
-        raise ValueError(f"unknown model {name!r}; choose one of {MODEL_NAMES}.")
+    _check_name(name)
+    if config is None:
+        config = course_config(name)
     return _BUILDERS[name](n_users, n_movies, **config.build_kwargs(), **kwargs)
 
 
@@ -452,7 +500,7 @@ def train_model(
     n_users: int,
     n_movies: int,
     *,
-    config: TrainConfig = COURSE_DEFAULTS,
+    config: TrainConfig | None = None,
     validation=None,
     log: bool = False,
     **kwargs,
@@ -466,7 +514,7 @@ def train_model(
         split: a :class:`reco.split.Split`; its train part is used.
         n_users: number of users (``encoder.n_users``).
         n_movies: number of movies (``encoder.n_movies``).
-        config: the training settings.
+        config: the training settings; default: ``course_config(name)``.
         validation: as in :func:`fit`.
         log: print one line per epoch.
         **kwargs: passed to the builder (for example ``n_factors=``).
@@ -474,6 +522,8 @@ def train_model(
     Returns:
         ``(model, history)``: the trained model and :func:`fit`'s DataFrame.
     """
+    if config is None:
+        config = course_config(name)
     model = build_model(name, n_users, n_movies, config=config, **kwargs)
     history = fit(model, split, config=config, validation=validation, log=log)
     return model, history

@@ -1,0 +1,163 @@
+"""Measure training speed and test RMSE: course defaults vs the original settings.
+
+Run ``python -m reco.bench`` (or ``make bench``). For each of the four models
+it trains once at :data:`reco.train.ORIGINAL_SETTINGS` and once at
+:data:`reco.train.COURSE_DEFAULTS`, in the same process, on the course split
+of ml-latest-small, and prints one table.
+
+How speed is counted: ``ratings/s`` is the number of training ratings
+processed (training ratings x epochs) divided by the wall time of the whole
+``fit`` call, graph tracing and the first epoch included; that is what a
+learner waits for. ``ratings/s 2+`` leaves out the first epoch (where the
+graph is traced) and shows the steady speed. ``speedup`` is the ratio of the
+course defaults' ``ratings/s`` to the original settings' for the same model.
+Test RMSE is in stars, on the course split's test part. Timings vary with the
+machine's load; the RMSEs do not (training is seeded and deterministic).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import keras
+import numpy as np
+import pandas as pd
+
+from reco import data, train
+from reco.constants import SEED
+from reco.split import Split, course_split, encode_ids
+
+MODEL_LABELS = {"v1": "V1", "v2": "V2", "net": "RecommenderNet", "net_v2": "RecommenderNetV2"}
+
+
+class _EpochTimer(keras.callbacks.Callback):
+    def on_train_begin(self, logs=None):
+        self.seconds = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds.append(time.perf_counter() - self._start)
+
+
+def measure(name: str, split: Split, n_users: int, n_movies: int, config: train.TrainConfig,
+            *, seed: int = SEED) -> dict:
+    """Train one model from a fixed seed and measure its speed and test error.
+
+    Args:
+        name: one of :data:`reco.train.MODEL_NAMES`.
+        split: the split to train on (train part) and to test on (test part).
+        n_users: number of users.
+        n_movies: number of movies.
+        config: the training settings.
+        seed: passed to :func:`reco.train.set_seed`.
+
+    Returns:
+        a dict with ``batch``, ``epochs``, ``lr``, ``l2``, ``seconds`` (wall time of
+        ``fit``), ``ratings/s`` (training ratings x epochs / seconds),
+        ``ratings/s 2+`` (the same without the first epoch), ``test RMSE`` and
+        ``test MAE`` (stars).
+    """
+    train.set_seed(seed)
+    model = train.build_model(name, n_users, n_movies, config=config)
+    timer = _EpochTimer()
+    history = train.fit(model, split, config=config, callbacks=[timer])
+    seconds = history.attrs["train_seconds"]
+    n = len(split.y_train)
+    later = timer.seconds[1:]
+    scores = train.evaluate(model, split, part="test")
+    return {
+        "batch": config.batch_size,
+        "epochs": config.epochs,
+        "lr": config.lr,
+        "l2": config.l2,
+        "seconds": seconds,
+        "ratings/s": n * config.epochs / seconds,
+        "ratings/s 2+": n * len(later) / sum(later) if later else np.nan,
+        "test RMSE": scores["rmse"],
+        "test MAE": scores["mae"],
+    }
+
+
+def run(ratings: pd.DataFrame, models=train.MODEL_NAMES, *, seed: int = SEED,
+        settings=None) -> pd.DataFrame:
+    """Train every model at every setting on the course split; return the table.
+
+    Args:
+        ratings: a ratings table (``userId``, ``movieId``, ``rating``, ...).
+        models: names from :data:`reco.train.MODEL_NAMES`.
+        seed: the seed of every run.
+        settings: label -> :class:`reco.train.TrainConfig`, or a function of
+            the model name returning one; default: the original settings,
+            then :func:`reco.train.course_config`.
+
+    Returns:
+        one row per model and setting (columns as :func:`measure`'s keys plus
+        ``model``, ``settings`` and ``speedup``, the ratings/s ratio to the
+        first setting of the same model).
+    """
+    if settings is None:
+        settings = {"original": train.ORIGINAL_SETTINGS, "course": train.course_config}
+    encoded, encoder = encode_ids(ratings)
+    split = course_split(encoded, seed=seed)
+    rows = []
+    for name in models:
+        base = None
+        for label, config in settings.items():
+            if callable(config):
+                config = config(name)
+            row = measure(name, split, encoder.n_users, encoder.n_movies, config, seed=seed)
+            base = row["ratings/s"] if base is None else base
+            row = {"model": MODEL_LABELS.get(name, name), "settings": label, **row,
+                   "speedup": row["ratings/s"] / base}
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def format_table(table: pd.DataFrame) -> str:
+    """Format :func:`run`'s table as fixed-width text."""
+    formats = {
+        "lr": "{:g}".format,
+        "l2": "{:g}".format,
+        "seconds": "{:.1f}".format,
+        "ratings/s": "{:,.0f}".format,
+        "ratings/s 2+": "{:,.0f}".format,
+        "test RMSE": "{:.4f}".format,
+        "test MAE": "{:.4f}".format,
+        "speedup": "{:.1f}x".format,
+    }
+    return table.to_string(index=False, formatters=formats)
+
+
+def main(argv=None) -> pd.DataFrame:
+    """Run the benchmark on ml-latest-small and print the table."""
+    parser = argparse.ArgumentParser(prog="python -m reco.bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", choices=train.MODEL_NAMES,
+                        default=list(train.MODEL_NAMES), help="models to measure (default: all)")
+    args = parser.parse_args(argv)
+    ratings = data.load_ratings()
+    n_train = len(course_split(encode_ids(ratings)[0]).y_train)
+    print(f"reco.bench: ml-latest-small, course split, {n_train:,} training ratings, seed {SEED}")
+    for label, config in (("original", train.ORIGINAL_SETTINGS),
+                          ("course", train.COURSE_DEFAULTS),
+                          ("course", train.COURSE_DEFAULTS_NET_V2)):
+        print(f"  {label:8s} {config}")
+    print("  ratings/s = training ratings x epochs / wall time of fit() (graph tracing included);")
+    print("  ratings/s 2+ leaves out epoch 1; speedup = ratings/s vs the original settings")
+    table = run(ratings, args.models)
+    print(format_table(table))
+    for name in args.models:
+        label = MODEL_LABELS[name]
+        rows = table[table["model"] == label].set_index("settings")
+        print(
+            f"{label}: course defaults {rows.loc['course', 'speedup']:.1f}x the ratings/s of the "
+            f"original settings; test RMSE {rows.loc['course', 'test RMSE']:.4f} vs "
+            f"{rows.loc['original', 'test RMSE']:.4f}"
+        )
+    return table
+
+
+if __name__ == "__main__":
+    main()
