@@ -230,6 +230,9 @@ def plot_histories(
     )
     for ax, (name, history) in zip(axes[0], histories.items(), strict=True):
         plot_history(history, metric=metric, title=name, val_label=val_label, ax=ax)
+    if sharey:  # one y axis: label it once, on the left
+        for ax in axes[0, 1:]:
+            ax.set_ylabel("")
     if title is not None:
         fig.suptitle(title)
     return fig

@@ -146,6 +146,14 @@ def test_histories_one_subplot_per_model_in_order():
     assert fig.get_suptitle() == "All models"
 
 
+def test_histories_shared_y_axis_is_labelled_once():
+    fig = plots.plot_histories({"V1": _history(3), "V2": _history(3)}, sharey=True)
+    assert [ax.get_ylabel() for ax in fig.axes] == ["loss", ""]
+    assert fig.axes[0].get_ylim() == fig.axes[1].get_ylim()
+    unshared = plots.plot_histories({"V1": _history(3), "V2": _history(3)})
+    assert [ax.get_ylabel() for ax in unshared.axes] == ["loss", "loss"]
+
+
 def test_histories_rejects_empty():
     with pytest.raises(ValueError, match="empty"):
         plots.plot_histories({})
