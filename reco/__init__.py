@@ -7,3 +7,7 @@ models, so ``.keras`` files saved by the course load in safe mode.
 """
 
 __version__ = "0.1.0"
+
+# Register the course's Keras classes (RecommenderNetV2, StarsRMSE) on
+# ``import reco``, so that saved ``.keras`` files load in safe mode.
+from reco import models  # noqa: E402, F401
