@@ -31,17 +31,24 @@ SCORES = {10: 5.0, 20: 1.0, 30: 4.9, 40: 4.5, 50: 2.0, 60: 4.5, 70: 3.0}
 
 
 class ScoreByMovie:
-    """Stands in for a Keras model: predicts a fixed score per movie, whatever the user."""
+    """Stands in for a Keras model: a fixed score per movie, whatever the user.
+
+    Callable like a Keras model (``model(inputs, training=False)``) and with a
+    ``predict`` method, so it works whichever one ``predict_ratings`` uses.
+    """
 
     def __init__(self, encoder, scores_by_id):
         ids = encoder.decode_movies(np.arange(encoder.n_movies))
         self.table = np.array([scores_by_id[int(m)] for m in ids], dtype=np.float32)
         self.calls = []
 
+    def __call__(self, inputs, training=False):
+        users, movies = (np.asarray(a).reshape(-1) for a in inputs)
+        self.calls.append((users, movies))
+        return self.table[movies].reshape(-1, 1)
+
     def predict(self, inputs, batch_size=None, verbose=0):
-        users, movies = inputs
-        self.calls.append((np.asarray(users), np.asarray(movies)))
-        return self.table[np.asarray(movies).reshape(-1)].reshape(-1, 1)
+        return self(inputs)
 
 
 @pytest.fixture
@@ -87,7 +94,8 @@ def test_recommend_default_k_and_fewer_left_than_k(setup):
 def test_recommend_asks_the_model_about_one_user_and_every_candidate(setup):
     model, encoder = setup
     recommend(model, encoder, RATINGS, MOVIES, user_id=2)
-    ((users, movies),) = model.calls
+    users = np.concatenate([u for u, _ in model.calls])
+    movies = np.concatenate([m for _, m in model.calls])
     assert set(users.tolist()) == {int(encoder.encode_users([2])[0])}
     assert sorted(encoder.decode_movies(movies).tolist()) == [10, 30, 70]
 
