@@ -142,8 +142,8 @@ def main(argv=None) -> pd.DataFrame:
     print(f"reco.bench: ml-latest-small, course split, {n_train:,} training ratings, seed {SEED}")
     for label, config in (("original", train.ORIGINAL_SETTINGS),
                           ("course", train.COURSE_DEFAULTS),
-                          ("course", train.COURSE_DEFAULTS_NET_V2)):
-        print(f"  {label:8s} {config}")
+                          ("course, RecommenderNetV2", train.COURSE_DEFAULTS_NET_V2)):
+        print(f"  {label}: {config}")
     print("  ratings/s = training ratings x epochs / wall time of fit() (graph tracing included);")
     print("  ratings/s 2+ leaves out epoch 1; speedup = ratings/s vs the original settings")
     table = run(ratings, args.models)
