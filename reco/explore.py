@@ -9,18 +9,11 @@ from __future__ import annotations
 
 import pandas as pd
 
+from reco._checks import require_columns as _require_columns
 from reco.constants import ITEM_COL, RATING_COL, TITLE_COL, USER_COL
 
 __all__ = ["count_stats", "movie_stats", "summary", "top_crosstab"]
 
-
-def _require_columns(df: pd.DataFrame, cols, what: str) -> None:
-    missing = [c for c in cols if c not in df.columns]
-    if missing:
-        raise ValueError(
-            f"{what} table has no column(s) {missing}; it has {list(df.columns)}. "
-            "Fix: pass the column names as keyword arguments."
-        )
 
 
 def summary(

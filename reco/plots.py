@@ -14,6 +14,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from reco._checks import require_columns as _require_columns
 from reco.constants import (
     ITEM_COL,
     MAX_RATING,
@@ -41,14 +42,6 @@ def _axes(ax):
         _, ax = plt.subplots()
     return ax
 
-
-def _require_columns(df: pd.DataFrame, cols, what: str) -> None:
-    missing = [c for c in cols if c not in df.columns]
-    if missing:
-        raise ValueError(
-            f"{what} has no column(s) {missing}; it has {list(df.columns)}. "
-            "Fix: pass the column names as keyword arguments."
-        )
 
 
 def plot_rating_distribution(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from reco._checks import require_columns as _require_columns
 from reco.constants import (
     DEFAULT_K,
     GENRES_COL,
@@ -26,14 +27,6 @@ from reco.train import predict_ratings
 
 __all__ = ["rated_by", "recommend"]
 
-
-def _require_columns(df: pd.DataFrame, cols, what: str) -> None:
-    missing = [c for c in cols if c not in df.columns]
-    if missing:
-        raise ValueError(
-            f"{what} table has no column(s) {missing}; it has {list(df.columns)}. "
-            "Fix: pass the column names as keyword arguments (e.g. item_col=...)."
-        )
 
 
 def _check_count(value, name: str) -> int:
