@@ -42,8 +42,15 @@ class _EpochTimer(keras.callbacks.Callback):
         self.seconds.append(time.perf_counter() - self._start)
 
 
-def measure(name: str, split: Split, n_users: int, n_movies: int, config: train.TrainConfig,
-            *, seed: int = SEED) -> dict:
+def measure(
+    name: str,
+    split: Split,
+    n_users: int,
+    n_movies: int,
+    config: train.TrainConfig,
+    *,
+    seed: int = SEED,
+) -> dict:
     """Train one model from a fixed seed and measure its speed and test error.
 
     Args:
@@ -81,8 +88,9 @@ def measure(name: str, split: Split, n_users: int, n_movies: int, config: train.
     }
 
 
-def run(ratings: pd.DataFrame, models=train.MODEL_NAMES, *, seed: int = SEED,
-        settings=None) -> pd.DataFrame:
+def run(
+    ratings: pd.DataFrame, models=train.MODEL_NAMES, *, seed: int = SEED, settings=None
+) -> pd.DataFrame:
     """Train every model at every setting on the course split; return the table.
 
     Args:
@@ -110,8 +118,12 @@ def run(ratings: pd.DataFrame, models=train.MODEL_NAMES, *, seed: int = SEED,
                 config = config(name)
             row = measure(name, split, encoder.n_users, encoder.n_movies, config, seed=seed)
             base = row["ratings/s"] if base is None else base
-            row = {"model": MODEL_LABELS.get(name, name), "settings": label, **row,
-                   "speedup": row["ratings/s"] / base}
+            row = {
+                "model": MODEL_LABELS.get(name, name),
+                "settings": label,
+                **row,
+                "speedup": row["ratings/s"] / base,
+            }
             rows.append(row)
     return pd.DataFrame(rows)
 
@@ -133,16 +145,25 @@ def format_table(table: pd.DataFrame) -> str:
 
 def main(argv=None) -> pd.DataFrame:
     """Run the benchmark on ml-latest-small and print the table."""
-    parser = argparse.ArgumentParser(prog="python -m reco.bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="+", choices=train.MODEL_NAMES,
-                        default=list(train.MODEL_NAMES), help="models to measure (default: all)")
+    parser = argparse.ArgumentParser(
+        prog="python -m reco.bench", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        choices=train.MODEL_NAMES,
+        default=list(train.MODEL_NAMES),
+        help="models to measure (default: all)",
+    )
     args = parser.parse_args(argv)
     ratings = data.load_ratings()
     n_train = len(course_split(encode_ids(ratings)[0]).y_train)
     print(f"reco.bench: ml-latest-small, course split, {n_train:,} training ratings, seed {SEED}")
-    for label, config in (("original", train.ORIGINAL_SETTINGS),
-                          ("course", train.COURSE_DEFAULTS),
-                          ("course, RecommenderNetV2", train.COURSE_DEFAULTS_NET_V2)):
+    for label, config in (
+        ("original", train.ORIGINAL_SETTINGS),
+        ("course", train.COURSE_DEFAULTS),
+        ("course, RecommenderNetV2", train.COURSE_DEFAULTS_NET_V2),
+    ):
         print(f"  {label}: {config}")
     print("  ratings/s = training ratings x epochs / wall time of fit() (graph tracing included);")
     print("  ratings/s 2+ leaves out epoch 1; speedup = ratings/s vs the original settings")

@@ -421,7 +421,9 @@ def _read_text_table(
     try:
         text = raw.decode(encoding)
     except UnicodeDecodeError as err:
-        raise DataError(f"{path} is not {encoding} text ({err.reason} at byte {err.start}).") from err
+        raise DataError(
+            f"{path} is not {encoding} text ({err.reason} at byte {err.start})."
+        ) from err
     try:
         df = pd.read_csv(
             io.StringIO(text),
@@ -586,9 +588,13 @@ def read_movies(path: str | os.PathLike, layout: str = "csv") -> pd.DataFrame:
         names = [ITEM_COL, TITLE_COL, "release", "video_release", "url", *_ML100K_GENRES]
         df = _read_text_table(path, sep="|", names=names, header=None, encoding="latin-1")
         if df.shape[1] != len(names) or df[list(_ML100K_GENRES)].isna().any().any():
-            raise DataError(f"{path} does not have the 24 '|'-separated fields of ml-100k's u.item.")
+            raise DataError(
+                f"{path} does not have the 24 '|'-separated fields of ml-100k's u.item."
+            )
         flags = df[list(_ML100K_GENRES)].astype(str).eq("1").to_numpy()
-        genres = ["|".join(g for g, f in zip(_ML100K_GENRES, row) if f) for row in flags]
+        genres = [
+            "|".join(g for g, f in zip(_ML100K_GENRES, row, strict=True) if f) for row in flags
+        ]
         df[GENRES_COL] = [g or _NO_GENRES for g in genres]
     else:
         raise ValueError(f"unknown layout {layout!r}; use 'csv', '100k' or '1m'.")

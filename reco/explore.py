@@ -15,7 +15,6 @@ from reco.constants import ITEM_COL, RATING_COL, TITLE_COL, USER_COL
 __all__ = ["count_stats", "movie_stats", "summary", "top_crosstab"]
 
 
-
 def summary(
     ratings: pd.DataFrame,
     *,

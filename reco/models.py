@@ -49,8 +49,9 @@ __all__ = [
 EMBEDDING_L2 = 1e-6
 
 
-def _check_sizes(n_users, n_movies, n_factors, *, users="n_users", movies="n_movies",
-                 factors="n_factors") -> None:
+def _check_sizes(
+    n_users, n_movies, n_factors, *, users="n_users", movies="n_movies", factors="n_factors"
+) -> None:
     for name, value in ((users, n_users), (movies, n_movies), (factors, n_factors)):
         if isinstance(value, bool) or not hasattr(value, "__index__"):
             raise ValueError(f"{name} must be a positive integer; got {value!r}.")
@@ -188,8 +189,13 @@ def build_v1(
     u, m = _factors(users, movies, n_users, n_movies, n_factors, l2)
     out = layers.Dot(axes=1, name="dot")([u, m])
     model = keras.Model([users, movies], out, name="v1")
-    return _compile(model, "mean_squared_error", lr=lr, jit_compile=jit_compile,
-                    steps_per_execution=steps_per_execution)
+    return _compile(
+        model,
+        "mean_squared_error",
+        lr=lr,
+        jit_compile=jit_compile,
+        steps_per_execution=steps_per_execution,
+    )
 
 
 def build_v2(
@@ -240,8 +246,13 @@ def build_v2(
     x = layers.Add(name="add_biases")([dot, ub, mb])
     out = _scaled_sigmoid(x, min_rating, max_rating)
     model = keras.Model([users, movies], out, name="v2")
-    return _compile(model, "mean_squared_error", lr=lr, jit_compile=jit_compile,
-                    steps_per_execution=steps_per_execution)
+    return _compile(
+        model,
+        "mean_squared_error",
+        lr=lr,
+        jit_compile=jit_compile,
+        steps_per_execution=steps_per_execution,
+    )
 
 
 def build_net(
@@ -292,8 +303,13 @@ def build_net(
     x = layers.Dense(1, kernel_initializer="he_normal", name="score")(x)
     out = _scaled_sigmoid(x, min_rating, max_rating)
     model = keras.Model([users, movies], out, name="recommender_net")
-    return _compile(model, "mean_squared_error", lr=lr, jit_compile=jit_compile,
-                    steps_per_execution=steps_per_execution)
+    return _compile(
+        model,
+        "mean_squared_error",
+        lr=lr,
+        jit_compile=jit_compile,
+        steps_per_execution=steps_per_execution,
+    )
 
 
 def per_example_dot(u, m):
@@ -351,8 +367,14 @@ class RecommenderNetV2(keras.Model):
     """
 
     def __init__(self, num_users, num_movies, embedding_size=50, l2=EMBEDDING_L2, **kwargs):
-        _check_sizes(num_users, num_movies, embedding_size, users="num_users",
-                     movies="num_movies", factors="embedding_size")
+        _check_sizes(
+            num_users,
+            num_movies,
+            embedding_size,
+            users="num_users",
+            movies="num_movies",
+            factors="embedding_size",
+        )
         super().__init__(**kwargs)
         self.num_users = int(num_users)
         self.num_movies = int(num_movies)
@@ -365,8 +387,7 @@ class RecommenderNetV2(keras.Model):
 
     def build(self, input_shape=None):
         """Create the weights; the input is ``(n, 2)`` whatever ``input_shape`` says."""
-        for layer in (self.user_embedding, self.user_bias, self.movie_embedding,
-                      self.movie_bias):
+        for layer in (self.user_embedding, self.user_bias, self.movie_embedding, self.movie_bias):
             layer.build((None,))
         self.built = True
 
@@ -458,6 +479,11 @@ def build_net_v2(
     _check_compile(lr, steps_per_execution)
     model = model_cls(n_users, n_movies, n_factors, l2=l2, name="recommender_net_v2")
     model.build((None, 2))
-    return _compile(model, "binary_crossentropy", lr=lr, jit_compile=jit_compile,
-                    steps_per_execution=steps_per_execution,
-                    scale=float(max_rating) - float(min_rating))
+    return _compile(
+        model,
+        "binary_crossentropy",
+        lr=lr,
+        jit_compile=jit_compile,
+        steps_per_execution=steps_per_execution,
+        scale=float(max_rating) - float(min_rating),
+    )

@@ -43,7 +43,6 @@ def _axes(ax):
     return ax
 
 
-
 def plot_rating_distribution(
     ratings: pd.DataFrame,
     *,

@@ -28,7 +28,6 @@ from reco.train import predict_ratings
 __all__ = ["rated_by", "recommend"]
 
 
-
 def _check_count(value, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ValueError(

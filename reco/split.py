@@ -75,7 +75,9 @@ def _inverse(encoder: LabelEncoder, indices, kind: str) -> np.ndarray:
     indices = np.asarray(indices)
     n = len(encoder.classes_)
     if indices.size and (indices.min() < 0 or indices.max() >= n):
-        raise ValueError(f"{kind} indices must lie in [0, {n - 1}]; got {indices.min()}..{indices.max()}.")
+        raise ValueError(
+            f"{kind} indices must lie in [0, {n - 1}]; got {indices.min()}..{indices.max()}."
+        )
     return encoder.inverse_transform(indices)
 
 
@@ -99,7 +101,9 @@ def encode_ids(
     """
     missing = [c for c in (user_col, item_col) if c not in ratings.columns]
     if missing:
-        raise ValueError(f"ratings table has no column(s) {missing}; it has {list(ratings.columns)}.")
+        raise ValueError(
+            f"ratings table has no column(s) {missing}; it has {list(ratings.columns)}."
+        )
     users = LabelEncoder().fit(ratings[user_col].to_numpy())
     movies = LabelEncoder().fit(ratings[item_col].to_numpy())
     encoded = ratings.copy()

@@ -300,8 +300,10 @@ class EpochLog(keras.callbacks.Callback):
         """Print the epoch number and its metrics."""
         total = self.params.get("epochs", "?") if self.params else "?"
         parts = [f"epoch {epoch + 1}/{total}"]
-        parts += [f"{k} {float(v):.{self.digits}f}" for k, v in sorted((logs or {}).items(),
-                                                                        key=_metric_order)]
+        parts += [
+            f"{k} {float(v):.{self.digits}f}"
+            for k, v in sorted((logs or {}).items(), key=_metric_order)
+        ]
         print("  ".join(parts))
 
 
@@ -473,8 +475,9 @@ def evaluate(
     return {"rmse": float(np.sqrt(np.mean(err**2))), "mae": float(np.mean(np.abs(err)))}
 
 
-def build_model(name: str, n_users: int, n_movies: int, *, config: TrainConfig | None = None,
-                **kwargs):
+def build_model(
+    name: str, n_users: int, n_movies: int, *, config: TrainConfig | None = None, **kwargs
+):
     """Build and compile one of the four course models by name, with ``config``'s settings.
 
     Args:

@@ -1,10 +1,10 @@
 """environment.yml (conda, Binder) and pyproject.toml (pip) must agree."""
 
 import re
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 _REQ = re.compile(r"^\s*([A-Za-z0-9_.\-]+)\s*((?:[<>=!~]=?[^,\s#]+\s*,?\s*)*)")
@@ -44,7 +44,9 @@ def test_every_pyproject_dependency_is_in_environment_yml_with_the_same_bounds()
     env = _environment()
     for name, spec in _pyproject().items():
         assert name in env, f"{name} is in pyproject.toml but not in environment.yml"
-        assert env[name] == spec, f"{name}: pyproject.toml has {spec!r}, environment.yml {env[name]!r}"
+        assert env[name] == spec, (
+            f"{name}: pyproject.toml has {spec!r}, environment.yml {env[name]!r}"
+        )
 
 
 def test_environment_yml_lists_nothing_pyproject_lacks():

@@ -48,9 +48,9 @@ def raw(model, X):
 
 def batch_pairs(n=16, seed=1):
     rng = np.random.default_rng(seed)
-    return np.stack(
-        [rng.integers(0, N_USERS, n), rng.integers(0, N_MOVIES, n)], axis=1
-    ).astype(np.int32)
+    return np.stack([rng.integers(0, N_USERS, n), rng.integers(0, N_MOVIES, n)], axis=1).astype(
+        np.int32
+    )
 
 
 def weight(model, name):
@@ -158,8 +158,9 @@ def test_one_example_alone_equals_the_same_example_in_a_batch(built, name):
 
 def test_alone_vs_batch_check_catches_the_tensordot_bug():
     train.set_seed()
-    buggy = models.build_net_v2(N_USERS, N_MOVIES, N_FACTORS,
-                                model_cls=models.BatchSummingRecommenderNet)
+    buggy = models.build_net_v2(
+        N_USERS, N_MOVIES, N_FACTORS, model_cls=models.BatchSummingRecommenderNet
+    )
     X = batch_pairs(16)
     assert raw(buggy, X).shape == (16, 1)  # the shapes look right ...
     with pytest.raises(AssertionError):  # ... but our check fails, as it must
@@ -208,8 +209,7 @@ def test_save_load_round_trip_in_safe_mode_predicts_exactly_the_same(trained_and
     loaded = keras.models.load_model(path, safe_mode=True)
     assert type(loaded) is type(model)
     X = batch_pairs(32)
-    np.testing.assert_array_equal(train.predict_ratings(loaded, X),
-                                  train.predict_ratings(model, X))
+    np.testing.assert_array_equal(train.predict_ratings(loaded, X), train.predict_ratings(model, X))
     assert loaded.get_layer("user_embedding").name == "user_embedding"
     # The compiled loss, metric and optimizer come back too.
     assert loaded.loss == model.loss
@@ -235,8 +235,13 @@ def test_saved_models_load_in_a_fresh_process_after_import_reco(trained_and_save
         "    assert np.array_equal(predict_ratings(m, X), want), name\n"
         "print('ok')\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().endswith("ok")
 
@@ -246,12 +251,18 @@ def test_models_contain_no_lambda_layers(built):
         assert not any(isinstance(layer, keras.layers.Lambda) for layer in model._flatten_layers())
 
 
-@pytest.mark.parametrize("builder", [models.build_v1, models.build_v2, models.build_net,
-                                     models.build_net_v2])
+@pytest.mark.parametrize(
+    "builder", [models.build_v1, models.build_v2, models.build_net, models.build_net_v2]
+)
 @pytest.mark.parametrize(
     ("args", "argument"),
-    [((0, 5), "n_users"), ((5, 0), "n_movies"), ((5, 5, -3), "n_factors"),
-     ((-1, 5), "n_users"), ((5.5, 5), "n_users")],
+    [
+        ((0, 5), "n_users"),
+        ((5, 0), "n_movies"),
+        ((5, 5, -3), "n_factors"),
+        ((-1, 5), "n_users"),
+        ((5.5, 5), "n_users"),
+    ],
 )
 def test_bad_sizes_raise_a_clear_value_error(builder, args, argument):
     with pytest.raises(ValueError, match=argument):

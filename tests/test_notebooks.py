@@ -27,7 +27,7 @@ def cell_sources(nb) -> list[tuple[str, str]]:
 
 def first_difference(a, b) -> str | None:
     """Describe the first cell where two notebooks' sources differ, or None."""
-    for i, (x, y) in enumerate(zip(a, b)):
+    for i, (x, y) in enumerate(zip(a, b, strict=False)):
         if x != y:
             return f"cell {i}: {x[0]} {x[1][:60]!r} vs {y[0]} {y[1][:60]!r}"
     if len(a) != len(b):
@@ -50,7 +50,9 @@ def test_markdown_and_ipynb_cells_agree(md):
     diff = first_difference(
         cell_sources(jupytext.read(md)), cell_sources(nbformat.read(ipynb, as_version=4))
     )
-    assert diff is None, f"{md.name} and {ipynb.name} disagree at {diff}; run make sync or make outputs"
+    assert diff is None, (
+        f"{md.name} and {ipynb.name} disagree at {diff}; run make sync or make outputs"
+    )
 
 
 def test_pairing_check_catches_an_edit():
@@ -89,6 +91,8 @@ def test_outputs_hold_no_machine_specific_paths(ipynb):
 def test_notebook_follows_the_course_layout(md):
     text = md.read_text(encoding="utf-8")
     number = md.name[:2]
-    assert re.search(rf"^# {number} · ", text, re.M), f"{md.name}: title should be '# {number} · ...'"
+    assert re.search(rf"^# {number} · ", text, re.M), (
+        f"{md.name}: title should be '# {number} · ...'"
+    )
     for heading in ("What you will learn", "## Setup", "## Summary", "## Exercises"):
         assert heading in text, f"{md.name}: missing '{heading}'"

@@ -80,8 +80,9 @@ def test_fit_without_validation_has_loss_and_rmse_only(split):
 def test_fit_accepts_X_and_y_or_a_split_and_explicit_validation(split):
     train.set_seed()
     model = train.build_model("v2", N_USERS, N_MOVIES, config=SMALL, n_factors=8)
-    history = train.fit(model, split.X_train, split.y_train, config=SMALL,
-                        validation=(split.X_test, split.y_test))
+    history = train.fit(
+        model, split.X_train, split.y_train, config=SMALL, validation=(split.X_test, split.y_test)
+    )
     train.set_seed()
     _, from_split = train_small("v2", split, validation="test")
     pd.testing.assert_frame_equal(history, from_split, check_exact=True)
@@ -92,8 +93,10 @@ def test_epoch_log_prints_one_compact_line_per_epoch_without_timings(split, caps
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == SMALL.epochs
     number = r"\d+\.\d{4}"
-    pattern = (rf"epoch \d/3  loss {number}  rmse {number}  val_loss {number}  "
-               rf"val_rmse {number}")
+    pattern = (
+        rf"epoch \d/3  loss {number}  rmse {number}  val_loss {number}  "
+        rf"val_rmse {number}"
+    )
     for i, line in enumerate(lines, start=1):
         assert re.fullmatch(pattern, line), line
         assert line.startswith(f"epoch {i}/3")
@@ -113,8 +116,10 @@ def test_fit_refuses_a_model_built_with_other_settings(split):
 def test_fit_and_build_default_to_the_course_config_of_the_model():
     v2 = train.build_model("v2", N_USERS, N_MOVIES)
     net_v2 = train.build_model("net_v2", N_USERS, N_MOVIES)
-    assert train._build_settings(v2) == {"lr": pytest.approx(train.COURSE_DEFAULTS.lr),
-                                         "l2": pytest.approx(train.COURSE_DEFAULTS.l2)}
+    assert train._build_settings(v2) == {
+        "lr": pytest.approx(train.COURSE_DEFAULTS.lr),
+        "l2": pytest.approx(train.COURSE_DEFAULTS.l2),
+    }
     assert train._build_settings(net_v2)["l2"] == pytest.approx(train.COURSE_DEFAULTS_NET_V2.l2)
     assert v2.steps_per_execution == train.COURSE_DEFAULTS.steps_per_execution
     train._check_built_for(v2, train.course_config("v2"))  # fit(config=None) accepts them
@@ -138,8 +143,14 @@ def test_course_defaults_differ_from_the_original_settings_as_documented():
 
 @pytest.mark.parametrize(
     "kwargs",
-    [dict(batch_size=0), dict(epochs=-1), dict(steps_per_execution=0), dict(lr=0.0),
-     dict(l2=-1.0), dict(batch_size=2.5)],
+    [
+        dict(batch_size=0),
+        dict(epochs=-1),
+        dict(steps_per_execution=0),
+        dict(lr=0.0),
+        dict(l2=-1.0),
+        dict(batch_size=2.5),
+    ],
 )
 def test_train_config_rejects_bad_values(kwargs):
     values = dict(batch_size=64, epochs=5, lr=1e-3) | kwargs
@@ -173,8 +184,12 @@ def test_to_inputs_arranges_pairs_for_each_kind_of_model():
 
 @pytest.mark.parametrize(
     "X",
-    [np.zeros((3, 3), dtype=np.int32), np.zeros(3, dtype=np.int32),
-     np.zeros((3, 2), dtype=np.float32), [np.zeros(3), np.zeros(2)]],
+    [
+        np.zeros((3, 3), dtype=np.int32),
+        np.zeros(3, dtype=np.int32),
+        np.zeros((3, 2), dtype=np.float32),
+        [np.zeros(3), np.zeros(2)],
+    ],
 )
 def test_to_inputs_rejects_bad_shapes_and_dtypes(X):
     with pytest.raises(ValueError):
@@ -242,12 +257,14 @@ def test_build_model_rejects_unknown_names():
 
 def test_bench_measures_both_settings_side_by_side():
     rng = np.random.default_rng(0)
-    ratings = pd.DataFrame({
-        "userId": rng.integers(1, 30, 400) * 3,
-        "movieId": rng.integers(1, 40, 400) * 7,
-        "rating": rng.integers(1, 11, 400) / 2,
-        "timestamp": np.arange(400),
-    })
+    ratings = pd.DataFrame(
+        {
+            "userId": rng.integers(1, 30, 400) * 3,
+            "movieId": rng.integers(1, 40, 400) * 7,
+            "rating": rng.integers(1, 11, 400) / 2,
+            "timestamp": np.arange(400),
+        }
+    )
     fast = train.TrainConfig(batch_size=128, epochs=2, lr=0.01, steps_per_execution=2)
     slow = train.TrainConfig(batch_size=16, epochs=2, lr=0.001)
     table = bench.run(ratings, ["v2", "net_v2"], settings={"original": slow, "course": fast})
