@@ -14,6 +14,7 @@ Two modes:
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -28,7 +29,7 @@ KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "langua
 METADATA_KEY = "reco_result"
 
 
-def _execute(nb, timeout: int):
+def _execute(nb, timeout: int, kernel_stderr=subprocess.DEVNULL):
     nb.metadata["kernelspec"] = dict(KERNELSPEC)
     client = NotebookClient(
         nb,
@@ -38,7 +39,8 @@ def _execute(nb, timeout: int):
         resources={"metadata": {"path": str(NOTEBOOK_DIR)}},
     )
     start = time.perf_counter()
-    client.execute()
+    # The kernel's own stderr (TensorFlow's C++ start-up log) is not notebook output.
+    client.execute(stderr=kernel_stderr)
     return time.perf_counter() - start
 
 
@@ -68,7 +70,8 @@ def _to_build(path: Path, out: Path, timeout: int):
     from nbconvert import HTMLExporter
 
     nb = nbformat.read(path, as_version=4)
-    seconds = _execute(nb, timeout)
+    with open(out / "kernel-stderr.log", "a", encoding="utf-8") as log:
+        seconds = _execute(nb, timeout, kernel_stderr=log)
     nbformat.write(nb, out / path.name)
     html, _ = HTMLExporter().from_notebook_node(nb)
     (out / path.with_suffix(".html").name).write_text(html, encoding="utf-8")
