@@ -308,6 +308,7 @@ def download(
     target = home / spec.name
     if target.exists():
         raise DataError(f"{target} already exists; delete it first to download again.")
+    created = _missing_ancestors(home)
     try:
         home.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{spec.name}-download-", dir=home))
@@ -324,7 +325,22 @@ def download(
         os.replace(extracted, target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+        if not target.exists():  # failed: remove the folders this call created
+            for folder in created:
+                try:
+                    folder.rmdir()  # only if empty
+                except OSError:
+                    break
     return target
+
+
+def _missing_ancestors(path: Path) -> list[Path]:
+    """Return ``path`` and its parents that do not exist yet, deepest first."""
+    missing = []
+    while not path.exists() and path != path.parent:
+        missing.append(path)
+        path = path.parent
+    return missing
 
 
 def _fetch(spec, archive: Path, *, progress, timeout, looked_in) -> None:

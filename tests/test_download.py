@@ -458,3 +458,25 @@ def test_interrupt_after_extraction_leaves_nothing(server, source, home, monkeyp
         patch.setattr(reco.data.os, "replace", replace_interrupted)
         download(spec, home, progress=False)
     _assert_untouched(home)
+
+
+def test_a_failed_download_removes_the_data_home_it_created(source, tmp_path):
+    folder, _ = source
+    spec = _spec(_closed_port_url(), None, file_hashes(folder))
+    new_home = tmp_path / "fresh" / "nested" / "home"
+
+    with pytest.raises(DataError, match="could not download"):
+        download(spec, new_home, progress=False)
+
+    assert not (tmp_path / "fresh").exists()
+
+
+def test_a_failed_download_keeps_a_data_home_that_already_existed(source, home):
+    folder, _ = source
+    spec = _spec(_closed_port_url(), None, file_hashes(folder))
+
+    with pytest.raises(DataError):
+        download(spec, home, progress=False)
+
+    assert home.is_dir()
+    _assert_untouched(home)
