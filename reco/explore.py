@@ -1,18 +1,35 @@
 """Describe a ratings table: its size, its sparsity, and who rated what.
 
 These are the numbers and tables the first notebook looks at before any model
-is trained. Everything here is plain pandas; the functions exist so that the
+is trained, plus the few yardsticks the model notebooks read predictions with:
+the mean-rating baseline, predictions outside the rating scale, test ratings
+of movies with no training rating, and what a V2 bias is worth in stars.
+Everything here is plain numpy and pandas; the functions exist so that the
 notebooks stay short and the same numbers are tested once.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+import numpy as np
 import pandas as pd
 
 from reco._checks import require_columns as _require_columns
-from reco.constants import ITEM_COL, RATING_COL, TITLE_COL, USER_COL
+from reco.constants import ITEM_COL, MAX_RATING, MIN_RATING, RATING_COL, TITLE_COL, USER_COL
 
-__all__ = ["count_stats", "movie_stats", "summary", "top_crosstab"]
+__all__ = [
+    "baseline_rmse",
+    "bias_in_stars",
+    "compare_predictions",
+    "count_stats",
+    "format_summary",
+    "movie_stats",
+    "out_of_range",
+    "summary",
+    "top_crosstab",
+    "unseen_mask",
+]
 
 
 def summary(
@@ -174,3 +191,210 @@ def movie_stats(
         titles = movies.drop_duplicates(item_col).set_index(item_col)[title_col]
         stats.insert(0, title_col, titles.reindex(stats.index))
     return stats
+
+
+def format_summary(stats: Mapping[str, float]) -> str:
+    """Format :func:`summary`'s numbers for reading, one per line.
+
+    Counts get thousands separators, ``density`` is a percentage and the
+    ratings are in stars at 2 decimals.
+
+    Args:
+        stats: the dict returned by :func:`summary`.
+
+    Returns:
+        one ``name value`` line per entry, values right-aligned, joined by newlines.
+    """
+    shown = {}
+    for name, value in stats.items():
+        if name == "density":
+            shown[name] = f"{value:.2%}"
+        elif isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+            shown[name] = f"{value:,}"
+        else:
+            shown[name] = f"{value:.2f} stars"
+    width = max(map(len, shown))
+    value_width = max(len(v.removesuffix(" stars")) for v in shown.values())
+    lines = []
+    for name, text in shown.items():
+        number, _, unit = text.partition(" ")
+        lines.append(f"{name:<{width}}  {number:>{value_width}}" + (f" {unit}" if unit else ""))
+    return "\n".join(lines)
+
+
+def unseen_mask(X, X_train, *, column: int = 1) -> np.ndarray:
+    """Flag the rows of ``X`` whose movie (or user) has no row in ``X_train``.
+
+    A model has learned nothing about such a movie: it is a cold start.
+
+    Args:
+        X: int array of shape ``(n, 2)`` with ``[user, movie]`` index rows,
+            for example ``split.X_test``.
+        X_train: int array of shape ``(m, 2)``, the rows the model trained on.
+        column: ``1`` to look at movies, ``0`` at users.
+
+    Returns:
+        bool array of shape ``(n,)``: True where ``X[i, column]`` never occurs
+        in ``X_train[:, column]``.
+
+    Raises:
+        ValueError: ``X`` or ``X_train`` is not a 2-D array with ``column``.
+    """
+    X, X_train = np.asarray(X), np.asarray(X_train)
+    for name, a in (("X", X), ("X_train", X_train)):
+        if a.ndim != 2 or not 0 <= column < a.shape[1]:
+            raise ValueError(
+                f"{name} must have shape (n, 2) with [user, movie] rows and a column "
+                f"{column}; got shape {a.shape}."
+            )
+    return ~np.isin(X[:, column], X_train[:, column])
+
+
+def out_of_range(
+    pred, *, min_rating: float = MIN_RATING, max_rating: float = MAX_RATING
+) -> np.ndarray:
+    """Flag predictions outside the rating scale ``[min_rating, max_rating]``.
+
+    Args:
+        pred: predicted stars, float array of shape ``(n,)``.
+        min_rating: lowest rating on the scale.
+        max_rating: highest rating on the scale.
+
+    Returns:
+        bool array of shape ``(n,)``: True below ``min_rating`` or above ``max_rating``.
+    """
+    pred = np.asarray(pred)
+    return (pred < min_rating) | (pred > max_rating)
+
+
+def baseline_rmse(y_train, y) -> float:
+    """Return the RMSE, in stars, of predicting the training mean for every rating in ``y``.
+
+    This is the yardstick every model has to beat.
+
+    Args:
+        y_train: float array of shape ``(m,)``, the training ratings.
+        y: float array of shape ``(n,)``, the ratings to score.
+
+    Returns:
+        ``sqrt(mean((y - mean(y_train)) ** 2))`` as a float.
+
+    Raises:
+        ValueError: ``y_train`` or ``y`` is empty.
+    """
+    y_train = np.asarray(y_train, dtype=np.float64).reshape(-1)
+    y = np.asarray(y, dtype=np.float64).reshape(-1)
+    if y_train.size == 0 or y.size == 0:
+        raise ValueError("y_train and y must hold at least one rating each.")
+    return float(np.sqrt(np.mean((y - y_train.mean()) ** 2)))
+
+
+def _errors(y, pred, min_rating, max_rating) -> dict:
+    err = np.asarray(pred, dtype=np.float64).reshape(-1) - y
+    return {
+        "rmse": float(np.sqrt(np.mean(err**2))),
+        "mae": float(np.mean(np.abs(err))),
+        "outside": int(out_of_range(pred, min_rating=min_rating, max_rating=max_rating).sum()),
+    }
+
+
+def compare_predictions(
+    y_train,
+    y_test,
+    test_predictions: Mapping[str, np.ndarray],
+    train_predictions: Mapping[str, np.ndarray] | None = None,
+    *,
+    min_rating: float = MIN_RATING,
+    max_rating: float = MAX_RATING,
+) -> pd.DataFrame:
+    """Score models' predictions against the mean-rating baseline, one row per model.
+
+    Args:
+        y_train: float array of shape ``(m,)``, the training ratings (their mean
+            is the baseline's prediction).
+        y_test: float array of shape ``(n,)``, the ratings to score.
+        test_predictions: model name -> float array of shape ``(n,)`` of
+            predicted stars for ``y_test``.
+        train_predictions: model name -> float array of shape ``(m,)`` of
+            predicted stars for ``y_train``, to add a ``train RMSE`` column;
+            it must have the same names as ``test_predictions``.
+        min_rating: lowest rating on the scale.
+        max_rating: highest rating on the scale.
+
+    Returns:
+        a DataFrame indexed by model name, ``"mean rating"`` (the baseline)
+        first, with columns ``train RMSE`` (with ``train_predictions``),
+        ``test RMSE``, ``test MAE`` (floats, stars) and
+        ``outside [min_rating, max_rating]`` (int, test predictions off the scale).
+
+    Raises:
+        ValueError: a prediction array does not match its ratings in length,
+            or the two mappings name different models.
+    """
+    y_train = np.asarray(y_train, dtype=np.float64).reshape(-1)
+    y_test = np.asarray(y_test, dtype=np.float64).reshape(-1)
+    if train_predictions is not None and list(train_predictions) != list(test_predictions):
+        raise ValueError(
+            f"train_predictions names {list(train_predictions)} but test_predictions "
+            f"names {list(test_predictions)}; pass the same models in the same order."
+        )
+    for label, preds, y in (
+        ("test_predictions", test_predictions, y_test),
+        ("train_predictions", train_predictions or {}, y_train),
+    ):
+        for name, p in preds.items():
+            if np.asarray(p).size != y.size:
+                raise ValueError(
+                    f"{label}[{name!r}] has {np.asarray(p).size} predictions for {y.size} ratings."
+                )
+    mean = np.full_like(y_test, y_train.mean())
+    outside = f"outside [{min_rating:g}, {max_rating:g}]"
+    rows = {}
+    for name, pred in {"mean rating": mean, **test_predictions}.items():
+        scores = _errors(y_test, pred, min_rating, max_rating)
+        row = {}
+        if train_predictions is not None:
+            on_train = (
+                np.full_like(y_train, y_train.mean())
+                if name == "mean rating"
+                else train_predictions[name]
+            )
+            row["train RMSE"] = _errors(y_train, on_train, min_rating, max_rating)["rmse"]
+        row.update(
+            {"test RMSE": scores["rmse"], "test MAE": scores["mae"], outside: scores["outside"]}
+        )
+        rows[name] = row
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def bias_in_stars(
+    bias, at: float, *, min_rating: float = MIN_RATING, max_rating: float = MAX_RATING
+):
+    """Convert biases added before a scaled sigmoid (as in V2) into stars, around a prediction.
+
+    V2 predicts ``min_rating + (max_rating - min_rating) * sigmoid(x)``, and a
+    bias is added to ``x``, not to the stars. What it is worth in stars depends
+    on the rest of ``x``: this returns how much a bias moves a prediction that
+    would be ``at`` stars without it.
+
+    Args:
+        bias: a float or an array (or Series) of biases, in units of ``x``.
+        at: the prediction without the bias, in stars, strictly inside
+            ``(min_rating, max_rating)``.
+        min_rating: lowest rating of the scaled sigmoid.
+        max_rating: highest rating of the scaled sigmoid.
+
+    Returns:
+        ``scaled_sigmoid(logit(at) + bias) - at``, in stars, with the type and
+        shape of ``bias``.
+
+    Raises:
+        ValueError: ``at`` is not strictly between ``min_rating`` and ``max_rating``.
+    """
+    if not min_rating < at < max_rating:
+        raise ValueError(
+            f"at must be strictly between {min_rating} and {max_rating} stars; got {at!r}."
+        )
+    span = max_rating - min_rating
+    x0 = np.log((at - min_rating) / (max_rating - at))
+    return min_rating + span / (1 + np.exp(-(x0 + bias))) - at

@@ -117,3 +117,81 @@ def test_movie_stats(ratings, movies):
     assert stats.loc[300, "title"] == "Gamma (1980)"
     without = explore.movie_stats(ratings)
     assert list(without.columns) == ["n_ratings", "mean_rating"]
+
+
+def test_format_summary_formats_each_field(ratings):
+    text = explore.format_summary(explore.summary(ratings))
+    lines = dict(line.split(maxsplit=1) for line in text.splitlines())
+    assert lines["n_ratings"] == "10"
+    assert lines["density"] == "62.50%"
+    assert lines["mean_rating"] == "3.00 stars"
+    assert lines["max_rating"] == "5.00 stars"
+    big = explore.format_summary({"n_ratings": 100836, "density": 0.017})
+    assert big.splitlines() == ["n_ratings  100,836", "density      1.70%"]
+
+
+def test_unseen_mask_flags_movies_and_users_missing_from_training():
+    X_train = np.array([[0, 10], [1, 11], [0, 12]])
+    X = np.array([[0, 10], [2, 13], [1, 12], [3, 14]])
+    assert explore.unseen_mask(X, X_train).tolist() == [False, True, False, True]
+    assert explore.unseen_mask(X, X_train, column=0).tolist() == [False, True, False, True]
+    assert explore.unseen_mask(X[:0], X_train).shape == (0,)
+    with pytest.raises(ValueError, match=r"shape \(n, 2\)"):
+        explore.unseen_mask(X[:, 0], X_train)
+
+
+def test_out_of_range_keeps_the_ends_of_the_scale():
+    pred = np.array([0.0, 0.49, 0.5, 3.0, 5.0, 5.01])
+    assert explore.out_of_range(pred).tolist() == [True, True, False, False, False, True]
+    assert explore.out_of_range(pred, min_rating=1, max_rating=10).sum() == 3
+
+
+def test_baseline_rmse_predicts_the_training_mean():
+    assert explore.baseline_rmse([1.0, 3.0], [2.0, 2.0]) == 0.0
+    assert explore.baseline_rmse([1.0, 3.0], [1.0, 5.0]) == pytest.approx(np.sqrt((1 + 9) / 2))
+    with pytest.raises(ValueError, match="at least one rating"):
+        explore.baseline_rmse([], [1.0])
+
+
+def test_compare_predictions_puts_the_baseline_first():
+    y_train = np.array([2.0, 4.0])  # mean 3
+    y_test = np.array([1.0, 5.0])
+    table = explore.compare_predictions(
+        y_train,
+        y_test,
+        {"perfect": np.array([1.0, 5.0]), "wild": np.array([0.0, 6.0])},
+        {"perfect": np.array([2.0, 4.0]), "wild": np.array([2.0, 5.0])},
+    )
+    assert list(table.index) == ["mean rating", "perfect", "wild"]
+    assert list(table.columns) == ["train RMSE", "test RMSE", "test MAE", "outside [0.5, 5]"]
+    assert table.loc["mean rating", "test RMSE"] == pytest.approx(2.0)
+    assert table.loc["mean rating", "train RMSE"] == pytest.approx(1.0)
+    assert table.loc["mean rating", "test MAE"] == pytest.approx(2.0)
+    assert table.loc["perfect", "test RMSE"] == 0.0
+    assert table.loc["wild", "train RMSE"] == pytest.approx(np.sqrt(0.5))
+    assert table.loc["wild", "outside [0.5, 5]"] == 2
+    assert table["outside [0.5, 5]"].dtype.kind == "i"
+    test_only = explore.compare_predictions(y_train, y_test, {"perfect": y_test})
+    assert list(test_only.columns) == ["test RMSE", "test MAE", "outside [0.5, 5]"]
+
+
+def test_compare_predictions_rejects_mismatches():
+    with pytest.raises(ValueError, match="1 predictions for 2 ratings"):
+        explore.compare_predictions([3.0], [1.0, 5.0], {"m": np.array([1.0])})
+    with pytest.raises(ValueError, match="same models"):
+        explore.compare_predictions([3.0], [1.0], {"a": [1.0]}, {"b": [3.0]})
+
+
+def test_bias_in_stars_follows_the_scaled_sigmoid():
+    # at 2.75 stars (x = 0) the scaled sigmoid's slope is 4.5 / 4: small biases x 1.125
+    assert explore.bias_in_stars(0.0, 2.75) == pytest.approx(0.0)
+    assert explore.bias_in_stars(1e-4, 2.75) == pytest.approx(1.125e-4, rel=1e-3)
+    # a bias of log(2) from x = 0: sigmoid 2/3, 0.5 + 4.5 * 2/3 = 3.5 stars
+    assert explore.bias_in_stars(np.log(2), 2.75) == pytest.approx(0.75)
+    # the same bias is worth less near the top of the scale, and never crosses it
+    assert explore.bias_in_stars(1.0, 4.5) < explore.bias_in_stars(1.0, 3.5)
+    assert 4.5 + explore.bias_in_stars(100.0, 4.5) <= 5.0
+    series = explore.bias_in_stars(pd.Series([-1.0, 1.0]), 3.5)
+    assert isinstance(series, pd.Series) and series.iloc[0] < 0 < series.iloc[1]
+    with pytest.raises(ValueError, match="strictly between"):
+        explore.bias_in_stars(0.5, 5.0)
