@@ -80,6 +80,19 @@ def _check_compile(lr, steps_per_execution) -> None:
         raise ValueError(f"steps_per_execution must be at least 1; got {steps_per_execution}.")
 
 
+def _check_dropout(dropout) -> tuple[float, float]:
+    try:
+        rates = tuple(float(r) for r in dropout)
+    except (TypeError, ValueError):
+        rates = ()
+    if len(rates) != 2 or not all(0.0 <= r < 1.0 for r in rates):
+        raise ValueError(
+            f"dropout must be two rates in [0, 1), (input, hidden); got {dropout!r}. "
+            "Fix: for example dropout=(0.05, 0.5), or dropout=(0, 0) for none."
+        )
+    return rates
+
+
 def _embedding(n, size, name, *, initializer="he_normal", l2=EMBEDDING_L2):
     return layers.Embedding(
         n,
@@ -266,11 +279,15 @@ def build_net(
     l2: float = EMBEDDING_L2,
     jit_compile: bool = False,
     steps_per_execution: int = 1,
+    dropout: tuple[float, float] = (0.05, 0.5),
+    hidden_units: int = 10,
 ) -> keras.Model:
     """Build and compile RecommenderNet: concatenated embeddings through a small network.
 
     Layers: Concatenate -> Dropout(0.05) -> Dense(10, relu) -> Dropout(0.5) ->
     Dense(1) -> sigmoid -> scaled to ``[min_rating, max_rating]``.
+    ``dropout`` and ``hidden_units`` change the two rates and the hidden size
+    (notebook 04's exercises); ``dropout=(0, 0)`` turns dropout off.
 
     Args:
         n_users: number of users, at least 1.
@@ -282,6 +299,9 @@ def build_net(
         l2: L2 penalty on the embeddings (``0`` for none).
         jit_compile: compile the train step with XLA.
         steps_per_execution: batches run per call into the compiled graph.
+        dropout: ``(rate on the concatenated embeddings, rate on the hidden
+            units)``, each in ``[0, 1)``.
+        hidden_units: size of the hidden ``Dense`` layer, at least 1.
 
     Returns:
         a compiled ``keras.Model`` (mean squared error, ``rmse`` metric) mapping ``[users, movies]``
@@ -289,17 +309,25 @@ def build_net(
         ``[min_rating, max_rating]``.
 
     Raises:
-        ValueError: a size is not a positive integer, or ``min_rating >= max_rating``.
+        ValueError: a size is not a positive integer, ``min_rating >= max_rating``,
+            or ``dropout`` is not two rates in ``[0, 1)``.
     """
     _check_sizes(n_users, n_movies, n_factors)
+    if isinstance(hidden_units, bool) or not hasattr(hidden_units, "__index__") or hidden_units < 1:
+        raise ValueError(
+            f"hidden_units must be a positive integer, such as 10; got {hidden_units!r}."
+        )
     _check_range(min_rating, max_rating)
     _check_compile(lr, steps_per_execution)
+    rate_in, rate_hidden = _check_dropout(dropout)
     users, movies = _inputs()
     u, m = _factors(users, movies, n_users, n_movies, n_factors, l2)
     x = layers.Concatenate(name="concat")([u, m])
-    x = layers.Dropout(0.05, name="dropout_in")(x)
-    x = layers.Dense(10, activation="relu", kernel_initializer="he_normal", name="hidden")(x)
-    x = layers.Dropout(0.5, name="dropout_hidden")(x)
+    x = layers.Dropout(rate_in, name="dropout_in")(x)
+    x = layers.Dense(
+        int(hidden_units), activation="relu", kernel_initializer="he_normal", name="hidden"
+    )(x)
+    x = layers.Dropout(rate_hidden, name="dropout_hidden")(x)
     x = layers.Dense(1, kernel_initializer="he_normal", name="score")(x)
     out = _scaled_sigmoid(x, min_rating, max_rating)
     model = keras.Model([users, movies], out, name="recommender_net")
@@ -431,7 +459,10 @@ class BatchSummingRecommenderNet(RecommenderNetV2):
     Kept only to teach the pitfall in a notebook and to prove that
     ``tests/test_models.py`` catches it: each prediction adds the sum of the
     dot products of the whole batch, so an example predicted alone differs
-    from the same example predicted inside a batch. Do not train or save it.
+    from the same example predicted inside a batch. Do not train it or use its
+    predictions. Saving works, but it is deliberately not registered with
+    Keras, so ``keras.models.load_model`` refuses the file ("Could not locate
+    class 'BatchSummingRecommenderNet'"); notebook 05's exercise 3 shows that.
     """
 
     def _dot(self, u, m):

@@ -28,6 +28,7 @@ __all__ = [
     "plot_counts",
     "plot_histories",
     "plot_history",
+    "plot_metric",
     "plot_prediction_distribution",
     "plot_rating_distribution",
 ]
@@ -228,6 +229,58 @@ def plot_histories(
     if title is not None:
         fig.suptitle(title)
     return fig
+
+
+def plot_metric(
+    histories: Mapping[str, pd.DataFrame],
+    metric: str = "val_rmse",
+    *,
+    title: str | None = None,
+    ylim: tuple[float, float] | None = None,
+    ax=None,
+):
+    """Draw one metric of several models on one Axes, one line per model.
+
+    Where :func:`plot_histories` gives each model its own subplot (for losses
+    in different units), this puts the models on a common scale, which makes
+    sense for a metric in the same unit for all of them, such as ``"val_rmse"``
+    (stars). Lines take matplotlib's default colours in the order of
+    ``histories``, so two calls with the same models give the same colours.
+
+    Args:
+        histories: model name -> DataFrame from :func:`reco.train.fit`, in the
+            order of the legend.
+        metric: the column to draw, e.g. ``"val_rmse"`` or ``"rmse"``.
+        title: the plot's title; default: the metric's name.
+        ylim: ``(bottom, top)`` to zoom in; lines may then leave the plot.
+        ax: Axes to draw on; default: a new figure.
+
+    Returns:
+        the Axes: one line per model, labelled with its name, and a legend.
+
+    Raises:
+        ValueError: ``histories`` is empty, or a history has no ``metric`` column.
+    """
+    if not histories:
+        raise ValueError("histories is empty; pass {model name: history DataFrame}.")
+    for name, history in histories.items():
+        _require_columns(history, [metric], f"history of {name}")
+    ax = _axes(ax)
+    epochs = set()
+    for name, history in histories.items():
+        x = np.asarray(history.index, dtype=np.float64)
+        epochs.update(x.tolist())
+        ax.plot(x, history[metric].to_numpy(), marker="o", label=name)
+    ticks = sorted(epochs)
+    ax.set_xticks(ticks)
+    ax.set_xticklabels([f"{e:g}" for e in ticks])
+    if ylim is not None:
+        ax.set_ylim(*ylim)
+    ax.set_title(title if title is not None else metric)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(_METRIC_LABELS.get(metric.removeprefix("val_"), metric))
+    ax.legend()
+    return ax
 
 
 def plot_prediction_distribution(

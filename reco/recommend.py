@@ -2,14 +2,20 @@
 
 :func:`rated_by` shows what a user already told us (their highest-rated
 movies); :func:`recommend` scores every movie the model knows for that user,
-drops the ones they have rated and returns the best ``k`` with their titles.
+drops the ones they have rated and returns the best ``k`` with their titles;
+:func:`by_movie_bias` ranks the same candidates by the model's learned movie
+bias alone, the part of the score that is the same for every user, to show
+what in a list is personal.
 
-Both return a DataFrame indexed by ``rank`` (1, 2, ...), and both break ties
-by ``movieId`` (smallest first), so the same model always gives the same list.
+All three return a DataFrame indexed by ``rank`` (1, 2, ...) and break ties
+deterministically (:func:`rated_by` by how many ratings the movie has, most
+first, then all by ``movieId``, smallest first), so the same model always
+gives the same list.
 """
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 import pandas as pd
 
@@ -25,7 +31,13 @@ from reco.constants import (
 )
 from reco.train import predict_ratings
 
-__all__ = ["rated_by", "recommend"]
+__all__ = ["by_movie_bias", "rated_by", "recommend"]
+
+#: Column of :func:`rated_by` with how many ratings each movie has in the table.
+N_RATINGS_COL = "n_ratings"
+
+#: Column of :func:`by_movie_bias` with the learned movie bias.
+MOVIE_BIAS_COL = "movie_bias"
 
 
 def _check_count(value, name: str) -> int:
@@ -65,7 +77,11 @@ def rated_by(
     title_col: str = TITLE_COL,
     genres_col: str = GENRES_COL,
 ) -> pd.DataFrame:
-    """List a user's highest-rated movies, with titles and genres.
+    """List a user's highest-rated movies, with titles, genres and popularity.
+
+    Many users give their top rating to dozens of movies; among equal ratings
+    the movies with the most ratings in ``ratings`` come first (the ones a
+    reader is likeliest to know), then the smaller ``item_col``.
 
     Args:
         ratings: a ratings table with ``user_col``, ``item_col``, ``rating_col``.
@@ -75,8 +91,10 @@ def rated_by(
 
     Returns:
         a DataFrame indexed by ``rank`` from 1 with columns ``item_col`` (int),
-        ``title_col``, ``genres_col`` and ``rating_col`` (float, stars), sorted
-        by rating (highest first), then by ``item_col``.
+        ``title_col``, ``genres_col``, ``rating_col`` (float, stars) and
+        ``"n_ratings"`` (int, the movie's number of ratings in ``ratings``),
+        sorted by rating (highest first), then by ``"n_ratings"`` (most
+        first), then by ``item_col``.
 
     Raises:
         ValueError: ``user_id`` has no ratings, ``n < 1``, or a column is missing.
@@ -90,9 +108,13 @@ def rated_by(
             f"user id {user_id!r} has no ratings in this table (user ids run from {ids.min()} "
             f"to {ids.max()}, with gaps). Fix: pick one of ratings[{user_col!r}].unique()."
         )
-    top = mine.sort_values([rating_col, item_col], ascending=[False, True], kind="stable").head(n)
+    counts = ratings[item_col].value_counts()
+    mine = mine.assign(**{N_RATINGS_COL: mine[item_col].map(counts).astype(np.int64)})
+    top = mine.sort_values(
+        [rating_col, N_RATINGS_COL, item_col], ascending=[False, False, True], kind="stable"
+    ).head(n)
     out = _with_titles(top.reset_index(drop=True), movies, item_col, title_col, genres_col)
-    return out[[item_col, title_col, genres_col, rating_col]]
+    return out[[item_col, title_col, genres_col, rating_col, N_RATINGS_COL]]
 
 
 def recommend(
@@ -136,6 +158,79 @@ def recommend(
             column is missing.
     """
     k = _check_count(k, "k")
+    movie_idx, movie_ids = _candidates(encoder, ratings, user_id, exclude_rated, user_col, item_col)
+    user_idx = encoder.encode_users([user_id])[0]
+    X = np.stack([np.full_like(movie_idx, user_idx), movie_idx], axis=1)
+    scores = predict_ratings(model, X) if len(X) else np.empty(0, dtype=np.float32)
+    return _top(movie_ids, scores, k, movies, prediction_col, item_col, title_col, genres_col)
+
+
+def by_movie_bias(
+    model,
+    encoder,
+    ratings: pd.DataFrame,
+    movies: pd.DataFrame,
+    user_id: int,
+    k: int = DEFAULT_K,
+    exclude_rated: bool = True,
+    *,
+    user_col: str = USER_COL,
+    item_col: str = ITEM_COL,
+    title_col: str = TITLE_COL,
+    genres_col: str = GENRES_COL,
+) -> pd.DataFrame:
+    """List the ``k`` movies with the largest learned movie bias that a user has not rated.
+
+    This is the non-personal part of a model with biases (V2 or
+    RecommenderNetV2): for one user, ``score = u . m + b_u + b_m`` and ``b_u``
+    is the same for every movie, so ranking by ``b_m`` alone is what the model
+    would recommend if it knew nothing about the user's taste (``u . m = 0``).
+    Compare it with :func:`recommend`'s list for the same user to see what is
+    personal. The candidates are the same as :func:`recommend`'s.
+
+    Args:
+        model: a trained model with a ``"movie_bias"`` layer (V2 or RecommenderNetV2).
+        encoder: the :class:`reco.split.IdEncoder` the model was trained with.
+        ratings: the ratings table whose rated movies are excluded.
+        movies: a movies table with ``item_col``, ``title_col``, ``genres_col``.
+        user_id: a raw user id the encoder knows.
+        k: how many movies to return, at least 1 (fewer if fewer are left).
+        exclude_rated: drop movies the user has already rated.
+
+    Returns:
+        a DataFrame indexed by ``rank`` from 1 with columns ``item_col`` (int),
+        ``title_col``, ``genres_col`` and ``"movie_bias"`` (float32, in the
+        units of the model's score before the sigmoid), sorted by bias
+        (largest first), ties by ``item_col`` (smallest first).
+
+    Raises:
+        ValueError: the model has no movie bias (V1, RecommenderNet), the
+            encoder does not know ``user_id``, ``k < 1``, or a column is missing.
+    """
+    k = _check_count(k, "k")
+    try:
+        layer = model.get_layer("movie_bias")
+    except ValueError:
+        layer = None
+    if layer is None:
+        raise ValueError(
+            f"model {getattr(model, 'name', model)!r} has no 'movie_bias' layer; only V2 and "
+            "RecommenderNetV2 learn a movie bias. Fix: pass one of those models."
+        )
+    bias = np.asarray(keras.ops.convert_to_numpy(layer.embeddings), dtype=np.float32).reshape(-1)
+    if len(bias) != encoder.n_movies:
+        raise ValueError(
+            f"the model's movie bias has {len(bias)} rows but the encoder knows "
+            f"{encoder.n_movies} movies. Fix: pass the encoder the model was trained with."
+        )
+    movie_idx, movie_ids = _candidates(encoder, ratings, user_id, exclude_rated, user_col, item_col)
+    return _top(
+        movie_ids, bias[movie_idx], k, movies, MOVIE_BIAS_COL, item_col, title_col, genres_col
+    )
+
+
+def _candidates(encoder, ratings, user_id, exclude_rated, user_col, item_col):
+    """Return the indices and raw ids of the movies to score for ``user_id``."""
     known = encoder.users.classes_
     if user_id not in set(known.tolist()):
         raise ValueError(
@@ -150,10 +245,12 @@ def recommend(
         seen = ratings.loc[ratings[user_col] == user_id, item_col].to_numpy()
         keep = ~np.isin(movie_ids, seen)
         movie_idx, movie_ids = movie_idx[keep], movie_ids[keep]
-    user_idx = encoder.encode_users([user_id])[0]
-    X = np.stack([np.full_like(movie_idx, user_idx), movie_idx], axis=1)
-    scores = predict_ratings(model, X) if len(X) else np.empty(0, dtype=np.float32)
-    scored = pd.DataFrame({item_col: movie_ids, prediction_col: scores})
-    top = scored.sort_values([prediction_col, item_col], ascending=[False, True], kind="stable")
+    return movie_idx, movie_ids
+
+
+def _top(movie_ids, scores, k, movies, score_col, item_col, title_col, genres_col):
+    """Return the ``k`` best-scored movies with titles, ties by ``item_col`` (smallest first)."""
+    scored = pd.DataFrame({item_col: movie_ids, score_col: scores})
+    top = scored.sort_values([score_col, item_col], ascending=[False, True], kind="stable")
     out = _with_titles(top.head(k).reset_index(drop=True), movies, item_col, title_col, genres_col)
-    return out[[item_col, title_col, genres_col, prediction_col]]
+    return out[[item_col, title_col, genres_col, score_col]]

@@ -289,3 +289,35 @@ def test_layers_are_named_for_the_notebooks(built):
     for name in ("v2", "net_v2"):
         assert weight(built[name], "user_bias").shape == (N_USERS, 1)
         assert weight(built[name], "movie_bias").shape == (N_MOVIES, 1)
+
+
+def test_net_dropout_and_hidden_size_are_settable():
+    default = build("net")
+    assert default.get_layer("dropout_in").rate == 0.05
+    assert default.get_layer("dropout_hidden").rate == 0.5
+    assert default.get_layer("hidden").units == 10
+    X = batch_pairs()
+    inputs = train.to_inputs(default, X)
+    train.set_seed()
+    assert not np.allclose(
+        keras.ops.convert_to_numpy(default(inputs, training=True)), raw(default, X)
+    )
+    no_dropout = build("net", dropout=(0, 0), hidden_units=50)
+    assert no_dropout.get_layer("hidden").units == 50
+    assert default.count_params() + 40 * (2 * N_FACTORS + 1) + 40 == no_dropout.count_params()
+    inputs = train.to_inputs(no_dropout, X)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(no_dropout(inputs, training=True)), raw(no_dropout, X)
+    )
+
+
+@pytest.mark.parametrize("dropout", [(0.5,), (0.1, 1.0), (-0.1, 0.5), 0.5, ("a", 0.1)])
+def test_net_bad_dropout_is_a_clear_error(dropout):
+    with pytest.raises(ValueError, match=r"dropout must be two rates in \[0, 1\)"):
+        models.build_net(5, 5, 4, dropout=dropout)
+
+
+@pytest.mark.parametrize("hidden_units", [0, 2.5, True])
+def test_net_bad_hidden_units_is_a_clear_error(hidden_units):
+    with pytest.raises(ValueError, match="hidden_units must be a positive integer"):
+        models.build_net(5, 5, 4, hidden_units=hidden_units)

@@ -159,6 +159,45 @@ def test_histories_rejects_empty():
         plots.plot_histories({})
 
 
+def _rmse_history(values):
+    frame = pd.DataFrame({"rmse": values, "val_rmse": np.asarray(values) + 0.1})
+    frame.index = pd.RangeIndex(1, len(values) + 1, name="epoch")
+    return frame
+
+
+def test_metric_one_line_per_model_on_one_axes():
+    histories = {"V1": _rmse_history([1.9, 1.2, 1.1]), "V2": _rmse_history([0.9, 0.85])}
+    ax = plots.plot_metric(histories, title="Test RMSE per epoch")
+    v1, v2 = ax.get_lines()
+    np.testing.assert_allclose(v1.get_ydata(), histories["V1"]["val_rmse"])
+    np.testing.assert_allclose(v2.get_xdata(), [1, 2])
+    assert _legend_texts(ax) == ["V1", "V2"]
+    assert ax.get_title() == "Test RMSE per epoch"
+    assert ax.get_xlabel() == "epoch"
+    assert ax.get_ylabel() == "RMSE (stars)"
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["1", "2", "3"]
+
+
+def test_metric_zoom_keeps_colours_and_draws_on_given_axes():
+    histories = {"V1": _rmse_history([1.9, 1.2]), "V2": _rmse_history([0.9, 0.85])}
+    fig, (left, right) = plt.subplots(1, 2)
+    plots.plot_metric(histories, metric="rmse", ax=left)
+    ax = plots.plot_metric(histories, metric="rmse", ylim=(0.8, 1.0), ax=right)
+    assert ax is right
+    assert right.get_ylim() == (0.8, 1.0)
+    assert [line.get_color() for line in left.get_lines()] == [
+        line.get_color() for line in right.get_lines()
+    ]
+    assert right.get_title() == "rmse"
+
+
+def test_metric_names_the_model_missing_the_metric():
+    with pytest.raises(ValueError, match="history of V2.*val_rmse"):
+        plots.plot_metric({"V1": _rmse_history([1.0]), "V2": _history(2)})
+    with pytest.raises(ValueError, match="empty"):
+        plots.plot_metric({})
+
+
 # --------------------------------------------------------------------------- predictions
 
 

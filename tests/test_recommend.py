@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from reco.constants import DEFAULT_K
-from reco.recommend import rated_by, recommend
+from reco.recommend import by_movie_bias, rated_by, recommend
 from reco.split import encode_ids
 
 # Movie ids are sparse and not in score order, so sorting by id would not pass by luck.
@@ -135,13 +135,32 @@ def test_missing_movie_columns_are_named(setup):
         recommend(model, encoder, RATINGS, MOVIES.drop(columns="genres"), user_id=1)
 
 
-def test_rated_by_lists_highest_rated_first_ties_by_id():
+def test_rated_by_lists_highest_rated_first():
     out = rated_by(RATINGS, MOVIES, user_id=1)
     assert out["movieId"].tolist() == [30, 10, 70]
     assert out["rating"].tolist() == [5.0, 4.0, 4.0]
+    assert out["n_ratings"].tolist() == [1, 2, 1]  # movie 10 is rated by users 1 and 5
     assert out["title"].tolist() == ["Title of 30", "Title of 10", "Title of 70"]
-    assert list(out.columns) == ["movieId", "title", "genres", "rating"]
+    assert list(out.columns) == ["movieId", "title", "genres", "rating", "n_ratings"]
     assert rated_by(RATINGS, MOVIES, user_id=2, n=2)["movieId"].tolist() == [50, 20]
+
+
+def test_rated_by_breaks_ties_by_popularity_then_id():
+    # User 7 gives 4 stars to 10, 40, 60 and 70; 70 has 3 ratings in all, 40 and 60 two each.
+    extra = pd.DataFrame(
+        {
+            "userId": [7, 7, 7, 7, 8, 8],
+            "movieId": [10, 70, 60, 40, 70, 70],
+            "rating": np.float32(4.0),
+            "timestamp": np.arange(6, dtype=np.int64),
+        }
+    )
+    table = pd.concat([RATINGS, extra], ignore_index=True)
+    out = rated_by(table, MOVIES, user_id=7)
+    assert out["movieId"].tolist() == [70, 10, 40, 60]
+    assert out["n_ratings"].tolist() == [4, 3, 2, 2]
+    shuffled = rated_by(table.sample(frac=1, random_state=0), MOVIES, user_id=7)
+    pd.testing.assert_frame_equal(out, shuffled)
 
 
 def test_rated_by_unknown_user_and_bad_n():
@@ -166,3 +185,40 @@ def test_recommend_with_a_real_model_speaks_stars():
     user = encoder.encode_users([1])[0]
     X = np.array([[user, m] for m in encoder.encode_movies(out["movieId"])], dtype=np.int32)
     np.testing.assert_allclose(out["prediction"].to_numpy(), predict_ratings(model, X), rtol=1e-6)
+
+
+def _v2_with_movie_bias(encoder, bias_by_id):
+    from reco.models import build_v2
+
+    model = build_v2(encoder.n_users, encoder.n_movies, n_factors=2)
+    ids = encoder.decode_movies(np.arange(encoder.n_movies))
+    bias = np.array([[bias_by_id[int(m)]] for m in ids], dtype=np.float32)
+    model.get_layer("movie_bias").set_weights([bias])
+    return model
+
+
+def test_by_movie_bias_ranks_unrated_movies_by_bias_ties_by_id():
+    _, encoder = encode_ids(RATINGS)
+    bias = {10: 2.0, 20: -1.0, 30: 1.5, 40: 0.5, 50: 0.7, 60: 0.5, 70: 3.0}
+    model = _v2_with_movie_bias(encoder, bias)
+    out = by_movie_bias(model, encoder, RATINGS, MOVIES, user_id=1)
+    assert out["movieId"].tolist() == [50, 40, 60, 20]  # 10, 30, 70 rated; 40/60 tie by id
+    np.testing.assert_allclose(out["movie_bias"], [0.7, 0.5, 0.5, -1.0])
+    assert list(out.columns) == ["movieId", "title", "genres", "movie_bias"]
+    assert out.index.tolist() == [1, 2, 3, 4] and out.index.name == "rank"
+    top = by_movie_bias(model, encoder, RATINGS, MOVIES, user_id=5, k=2, exclude_rated=False)
+    assert top["movieId"].tolist() == [70, 10]
+
+
+def test_by_movie_bias_works_on_recommender_net_v2_and_names_models_without_bias():
+    from reco.models import build_net, build_net_v2
+
+    _, encoder = encode_ids(RATINGS)
+    net_v2 = build_net_v2(encoder.n_users, encoder.n_movies, n_factors=2)
+    out = by_movie_bias(net_v2, encoder, RATINGS, MOVIES, user_id=2, k=DEFAULT_K)
+    assert sorted(out["movieId"]) == [10, 30, 70]
+    assert out["movie_bias"].is_monotonic_decreasing
+    with pytest.raises(ValueError, match="no 'movie_bias' layer.*V2 and RecommenderNetV2"):
+        by_movie_bias(build_net(encoder.n_users, encoder.n_movies, 2), encoder, RATINGS, MOVIES, 1)
+    with pytest.raises(ValueError, match="unknown user id 999"):
+        by_movie_bias(net_v2, encoder, RATINGS, MOVIES, user_id=999)
