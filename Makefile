@@ -59,7 +59,7 @@ sync: setup ## Update each .md/.ipynb pair from whichever side was edited last
 	$(BIN)/jupytext --sync notebooks/[0-9][0-9]_*.md
 
 lint: setup ## Check code style with ruff
-	$(BIN)/ruff check reco tests tools
+	$(BIN)/ruff check reco tests tools notebooks
 	$(BIN)/ruff format --check reco tests tools
 
 bench: setup ## Training speed and accuracy: course defaults vs the original settings
