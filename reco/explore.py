@@ -17,6 +17,7 @@ import pandas as pd
 
 from reco._checks import require_columns as _require_columns
 from reco.constants import ITEM_COL, MAX_RATING, MIN_RATING, RATING_COL, TITLE_COL, USER_COL
+from reco.metrics import rmse_mae
 
 __all__ = [
     "baseline_rmse",
@@ -286,14 +287,12 @@ def baseline_rmse(y_train, y) -> float:
     y = np.asarray(y, dtype=np.float64).reshape(-1)
     if y_train.size == 0 or y.size == 0:
         raise ValueError("y_train and y must hold at least one rating each.")
-    return float(np.sqrt(np.mean((y - y_train.mean()) ** 2)))
+    return rmse_mae(y, np.full_like(y, y_train.mean()))["rmse"]
 
 
 def _errors(y, pred, min_rating, max_rating) -> dict:
-    err = np.asarray(pred, dtype=np.float64).reshape(-1) - y
     return {
-        "rmse": float(np.sqrt(np.mean(err**2))),
-        "mae": float(np.mean(np.abs(err))),
+        **rmse_mae(y, pred),
         "outside": int(out_of_range(pred, min_rating=min_rating, max_rating=max_rating).sum()),
     }
 

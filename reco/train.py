@@ -28,6 +28,7 @@ import pandas as pd
 
 from reco import models
 from reco.constants import MAX_RATING, MIN_RATING, SEED
+from reco.metrics import rmse_mae
 from reco.split import Split
 
 __all__ = [
@@ -474,9 +475,7 @@ def evaluate(
         ``{"rmse": float, "mae": float}``.
     """
     X, y = _xy(data, y, part)
-    y = np.asarray(y, dtype=np.float64).reshape(-1)
-    err = predict_ratings(model, X, min_rating, max_rating).astype(np.float64) - y
-    return {"rmse": float(np.sqrt(np.mean(err**2))), "mae": float(np.mean(np.abs(err)))}
+    return rmse_mae(y, predict_ratings(model, X, min_rating, max_rating))
 
 
 def build_model(
