@@ -63,7 +63,7 @@ lint: setup ## Check code style with ruff
 	$(BIN)/ruff format --check reco tests tools
 
 bench: setup ## Training speed and accuracy: course defaults vs the original settings
-	$(BIN)/python -m reco.bench
+	$(BIN)/python tools/bench.py
 
 clean: ## Remove build outputs and caches (keeps .venv)
 	rm -rf build .pytest_cache .ruff_cache

@@ -7,7 +7,7 @@ them at a data frame with other column names without editing the package.
 #: Column of raw MovieLens user ids.
 USER_COL = "userId"
 #: Column of raw MovieLens movie ids.
-ITEM_COL = "movieId"
+MOVIE_COL = "movieId"
 #: Column of ratings, in stars.
 RATING_COL = "rating"
 #: Column of Unix timestamps (seconds).
@@ -19,14 +19,14 @@ GENRES_COL = "genres"
 #: Column of encoded (contiguous, 0-based) user indices.
 USER_IDX_COL = "user"
 #: Column of encoded (contiguous, 0-based) movie indices.
-ITEM_IDX_COL = "movie"
+MOVIE_IDX_COL = "movie"
 #: Column of predicted ratings, in stars.
 PREDICTION_COL = "prediction"
 
 #: Columns of a ratings table, in order.
-RATINGS_COLUMNS = (USER_COL, ITEM_COL, RATING_COL, TIMESTAMP_COL)
+RATINGS_COLUMNS = (USER_COL, MOVIE_COL, RATING_COL, TIMESTAMP_COL)
 #: Columns of a movies table, in order.
-MOVIES_COLUMNS = (ITEM_COL, TITLE_COL, GENRES_COL)
+MOVIES_COLUMNS = (MOVIE_COL, TITLE_COL, GENRES_COL)
 
 #: The seed of every random choice in the course.
 SEED = 42
@@ -44,3 +44,6 @@ DEFAULT_DATASET = "ml-latest-small"
 
 #: Environment variable that points the package at a folder of data sets.
 DATA_HOME_ENV = "RECO_DATA_HOME"
+
+# TEMPORARY alias while reco/data.py is being rewritten; removed with the rename.
+ITEM_COL = MOVIE_COL

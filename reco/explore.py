@@ -1,9 +1,9 @@
 """Describe a ratings table: its size, its sparsity, and who rated what.
 
 These are the numbers and tables the first notebook looks at before any model
-is trained, plus the few yardsticks the model notebooks read predictions with:
-the mean-rating baseline, predictions outside the rating scale, test ratings
-of movies with no training rating, and what a V2 bias is worth in stars.
+is trained, plus the few yardsticks the model notebooks read predictions with: predictions
+outside the rating scale, test ratings of movies with no training rating, and
+what a V2 bias is worth in stars. Error measures live in :mod:`reco.metrics`.
 Everything here is plain numpy and pandas; the functions exist so that the
 notebooks stay short and the same numbers are tested once.
 """
@@ -15,14 +15,11 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from reco._checks import require_columns as _require_columns
-from reco.constants import ITEM_COL, MAX_RATING, MIN_RATING, RATING_COL, TITLE_COL, USER_COL
-from reco.metrics import rmse_mae
+from reco._checks import join_titles, require_columns
+from reco.constants import MAX_RATING, MIN_RATING, MOVIE_COL, RATING_COL, TITLE_COL, USER_COL
 
 __all__ = [
-    "baseline_rmse",
     "bias_in_stars",
-    "compare_predictions",
     "count_stats",
     "format_summary",
     "movie_stats",
@@ -37,13 +34,13 @@ def summary(
     ratings: pd.DataFrame,
     *,
     user_col: str = USER_COL,
-    item_col: str = ITEM_COL,
+    movie_col: str = MOVIE_COL,
     rating_col: str = RATING_COL,
 ) -> dict[str, float]:
     """Return the headline numbers of a ratings table.
 
     Args:
-        ratings: a ratings table with ``user_col``, ``item_col`` and ``rating_col``.
+        ratings: a ratings table with ``user_col``, ``movie_col`` and ``rating_col``.
 
     Returns:
         a dict with ``n_ratings``, ``n_users``, ``n_movies`` (ints),
@@ -54,12 +51,14 @@ def summary(
     Raises:
         ValueError: a column is missing, or the table is empty.
     """
-    _require_columns(ratings, [user_col, item_col, rating_col], "ratings")
+    require_columns(
+        ratings, {user_col: "user_col", movie_col: "movie_col", rating_col: "rating_col"}, "ratings"
+    )
     if ratings.empty:
         raise ValueError("the ratings table is empty; there is nothing to summarize.")
     stars = ratings[rating_col].astype("float64")
     n_users = int(ratings[user_col].nunique())
-    n_movies = int(ratings[item_col].nunique())
+    n_movies = int(ratings[movie_col].nunique())
     return {
         "n_ratings": len(ratings),
         "n_users": n_users,
@@ -76,23 +75,23 @@ def count_stats(
     ratings: pd.DataFrame,
     *,
     user_col: str = USER_COL,
-    item_col: str = ITEM_COL,
+    movie_col: str = MOVIE_COL,
 ) -> pd.DataFrame:
     """Describe how many ratings each user gave and each movie received.
 
     Args:
-        ratings: a ratings table with ``user_col`` and ``item_col``.
+        ratings: a ratings table with ``user_col`` and ``movie_col``.
 
     Returns:
         a DataFrame with columns ``"per user"`` and ``"per movie"`` and the rows
         of ``Series.describe()``: ``count`` (users, movies), ``mean``, ``std``,
         ``min``, ``25%``, ``50%``, ``75%``, ``max`` (ratings).
     """
-    _require_columns(ratings, [user_col, item_col], "ratings")
+    require_columns(ratings, {user_col: "user_col", movie_col: "movie_col"}, "ratings")
     return pd.DataFrame(
         {
             "per user": ratings.groupby(user_col).size().describe(),
-            "per movie": ratings.groupby(item_col).size().describe(),
+            "per movie": ratings.groupby(movie_col).size().describe(),
         }
     )
 
@@ -108,10 +107,13 @@ def _most_frequent(ids: pd.Series, n: int) -> pd.Index:
     return pd.Index(order["id"].to_numpy(), name=ids.name)
 
 
-def _titles(movie_ids, movies: pd.DataFrame, item_col: str, title_col: str) -> list[str]:
-    _require_columns(movies, [item_col, title_col], "movies")
-    lookup = movies.drop_duplicates(item_col).set_index(item_col)[title_col]
-    titles = [str(lookup.get(m, m)) for m in movie_ids]
+def _titles(movie_ids, movies: pd.DataFrame, movie_col: str, title_col: str) -> list[str]:
+    frame = join_titles(
+        pd.DataFrame({movie_col: movie_ids}), movies, movie_col=movie_col, columns=(title_col,)
+    )
+    titles = [
+        str(t) if pd.notna(t) else str(m) for t, m in zip(frame[title_col], movie_ids, strict=True)
+    ]
     seen = pd.Series(titles).duplicated(keep=False).to_numpy()
     # Two movies may share a title (remakes): keep the labels unique with the id.
     return [f"{t} [{m}]" if dup else t for t, m, dup in zip(titles, movie_ids, seen, strict=True)]
@@ -123,7 +125,7 @@ def top_crosstab(
     *,
     movies: pd.DataFrame | None = None,
     user_col: str = USER_COL,
-    item_col: str = ITEM_COL,
+    movie_col: str = MOVIE_COL,
     rating_col: str = RATING_COL,
     title_col: str = TITLE_COL,
 ) -> pd.DataFrame:
@@ -133,7 +135,7 @@ def top_crosstab(
     are empty. A collaborative-filtering model learns to fill them in.
 
     Args:
-        ratings: a ratings table with ``user_col``, ``item_col`` and ``rating_col``.
+        ratings: a ratings table with ``user_col``, ``movie_col`` and ``rating_col``.
         n: how many users and how many movies to keep.
         movies: a movies table; if given, columns are labelled with titles
             instead of ids (a duplicate title gets its id appended).
@@ -149,15 +151,17 @@ def top_crosstab(
     """
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"n must be a positive integer; got {n!r}.")
-    _require_columns(ratings, [user_col, item_col, rating_col], "ratings")
+    require_columns(
+        ratings, {user_col: "user_col", movie_col: "movie_col", rating_col: "rating_col"}, "ratings"
+    )
     users = _most_frequent(ratings[user_col], n)
-    items = _most_frequent(ratings[item_col], n)
-    dense = ratings[ratings[user_col].isin(users) & ratings[item_col].isin(items)]
+    top_movies = _most_frequent(ratings[movie_col], n)
+    dense = ratings[ratings[user_col].isin(users) & ratings[movie_col].isin(top_movies)]
     table = pd.crosstab(
-        dense[user_col], dense[item_col], values=dense[rating_col], aggfunc="mean"
-    ).reindex(index=users, columns=items)
+        dense[user_col], dense[movie_col], values=dense[rating_col], aggfunc="mean"
+    ).reindex(index=users, columns=top_movies)
     if movies is not None:
-        table.columns = pd.Index(_titles(items, movies, item_col, title_col), name=title_col)
+        table.columns = pd.Index(_titles(top_movies, movies, movie_col, title_col), name=title_col)
     return table
 
 
@@ -165,32 +169,33 @@ def movie_stats(
     ratings: pd.DataFrame,
     movies: pd.DataFrame | None = None,
     *,
-    item_col: str = ITEM_COL,
+    movie_col: str = MOVIE_COL,
     rating_col: str = RATING_COL,
     title_col: str = TITLE_COL,
 ) -> pd.DataFrame:
     """Count and average the ratings of every movie, with its title if ``movies`` is given.
 
     Args:
-        ratings: a ratings table with ``item_col`` and ``rating_col``.
-        movies: a movies table with ``item_col`` and ``title_col``, or ``None``.
+        ratings: a ratings table with ``movie_col`` and ``rating_col``.
+        movies: a movies table with ``movie_col`` and ``title_col``, or ``None``.
 
     Returns:
-        a DataFrame indexed by ``item_col`` (sorted), with columns
+        a DataFrame indexed by ``movie_col`` (sorted), with columns
         ``n_ratings`` (int), ``mean_rating`` (float, stars) and, with
         ``movies``, ``title_col`` first.
     """
-    _require_columns(ratings, [item_col, rating_col], "ratings")
+    require_columns(ratings, {movie_col: "movie_col", rating_col: "rating_col"}, "ratings")
     stats = (
         ratings.assign(_stars=ratings[rating_col].astype("float64"))
-        .groupby(item_col)["_stars"]
+        .groupby(movie_col)["_stars"]
         .agg(n_ratings="size", mean_rating="mean")
         .sort_index()
     )
     if movies is not None:
-        _require_columns(movies, [item_col, title_col], "movies")
-        titles = movies.drop_duplicates(item_col).set_index(item_col)[title_col]
-        stats.insert(0, title_col, titles.reindex(stats.index))
+        titles = join_titles(
+            stats.reset_index()[[movie_col]], movies, movie_col=movie_col, columns=(title_col,)
+        )
+        stats.insert(0, title_col, titles[title_col].to_numpy())
     return stats
 
 
@@ -266,104 +271,6 @@ def out_of_range(
     """
     pred = np.asarray(pred)
     return (pred < min_rating) | (pred > max_rating)
-
-
-def baseline_rmse(y_train, y) -> float:
-    """Return the RMSE, in stars, of predicting the training mean for every rating in ``y``.
-
-    This is the yardstick every model has to beat.
-
-    Args:
-        y_train: float array of shape ``(m,)``, the training ratings.
-        y: float array of shape ``(n,)``, the ratings to score.
-
-    Returns:
-        ``sqrt(mean((y - mean(y_train)) ** 2))`` as a float.
-
-    Raises:
-        ValueError: ``y_train`` or ``y`` is empty.
-    """
-    y_train = np.asarray(y_train, dtype=np.float64).reshape(-1)
-    y = np.asarray(y, dtype=np.float64).reshape(-1)
-    if y_train.size == 0 or y.size == 0:
-        raise ValueError("y_train and y must hold at least one rating each.")
-    return rmse_mae(y, np.full_like(y, y_train.mean()))["rmse"]
-
-
-def _errors(y, pred, min_rating, max_rating) -> dict:
-    return {
-        **rmse_mae(y, pred),
-        "outside": int(out_of_range(pred, min_rating=min_rating, max_rating=max_rating).sum()),
-    }
-
-
-def compare_predictions(
-    y_train,
-    y_test,
-    test_predictions: Mapping[str, np.ndarray],
-    train_predictions: Mapping[str, np.ndarray] | None = None,
-    *,
-    min_rating: float = MIN_RATING,
-    max_rating: float = MAX_RATING,
-) -> pd.DataFrame:
-    """Score models' predictions against the mean-rating baseline, one row per model.
-
-    Args:
-        y_train: float array of shape ``(m,)``, the training ratings (their mean
-            is the baseline's prediction).
-        y_test: float array of shape ``(n,)``, the ratings to score.
-        test_predictions: model name -> float array of shape ``(n,)`` of
-            predicted stars for ``y_test``.
-        train_predictions: model name -> float array of shape ``(m,)`` of
-            predicted stars for ``y_train``, to add a ``train RMSE`` column;
-            it must have the same names as ``test_predictions``.
-        min_rating: lowest rating on the scale.
-        max_rating: highest rating on the scale.
-
-    Returns:
-        a DataFrame indexed by model name, ``"mean rating"`` (the baseline)
-        first, with columns ``train RMSE`` (with ``train_predictions``),
-        ``test RMSE``, ``test MAE`` (floats, stars) and
-        ``outside [min_rating, max_rating]`` (int, test predictions off the scale).
-
-    Raises:
-        ValueError: a prediction array does not match its ratings in length,
-            or the two mappings name different models.
-    """
-    y_train = np.asarray(y_train, dtype=np.float64).reshape(-1)
-    y_test = np.asarray(y_test, dtype=np.float64).reshape(-1)
-    if train_predictions is not None and list(train_predictions) != list(test_predictions):
-        raise ValueError(
-            f"train_predictions names {list(train_predictions)} but test_predictions "
-            f"names {list(test_predictions)}; pass the same models in the same order."
-        )
-    for label, preds, y in (
-        ("test_predictions", test_predictions, y_test),
-        ("train_predictions", train_predictions or {}, y_train),
-    ):
-        for name, p in preds.items():
-            if np.asarray(p).size != y.size:
-                raise ValueError(
-                    f"{label}[{name!r}] has {np.asarray(p).size} predictions for {y.size} ratings."
-                )
-    mean = np.full_like(y_test, y_train.mean())
-    outside = f"outside [{min_rating:g}, {max_rating:g}]"
-    rows = {}
-    for name, pred in {"mean rating": mean, **test_predictions}.items():
-        scores = _errors(y_test, pred, min_rating, max_rating)
-        row = {}
-        if train_predictions is not None:
-            on_train = (
-                np.full_like(y_train, y_train.mean())
-                if name == "mean rating"
-                else train_predictions[name]
-            )
-            row["train RMSE"] = _errors(y_train, on_train, min_rating, max_rating)["rmse"]
-        row.update(
-            {"test RMSE": scores["rmse"], "test MAE": scores["mae"], outside: scores["outside"]}
-        )
-        rows[name] = row
-    return pd.DataFrame.from_dict(rows, orient="index")
 
 
 def bias_in_stars(

@@ -1,8 +1,36 @@
-"""Error measures in stars, shared by training, evaluation and the comparisons."""
+"""Error measures of predicted ratings, in stars, shared by training and the comparisons.
+
+RMSE and MAE come from :mod:`sklearn.metrics`; this module adds what the
+course needs around them: float64 arithmetic, a clear error when predictions
+and ratings differ in length, the mean-rating baseline, and a comparison
+table of several models.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
+import pandas as pd
+from sklearn.metrics import mean_absolute_error, mean_squared_error
+
+from reco.constants import MAX_RATING, MIN_RATING
+from reco.explore import out_of_range
+
+__all__ = ["baseline_rmse", "compare_predictions", "rmse_mae"]
+
+
+def _pair(y, pred, what: str = "pred") -> tuple[np.ndarray, np.ndarray]:
+    y = np.asarray(y, dtype=np.float64).reshape(-1)
+    pred = np.asarray(pred, dtype=np.float64).reshape(-1)
+    if y.size != pred.size:
+        raise ValueError(
+            f"{what} has {pred.size} predictions for {y.size} ratings; they must match one to "
+            "one. Fix: predict the same [user, movie] rows whose ratings you score."
+        )
+    if y.size == 0:
+        raise ValueError("there are no ratings to score.")
+    return y, pred
 
 
 def rmse_mae(y, pred) -> dict[str, float]:
@@ -14,8 +42,92 @@ def rmse_mae(y, pred) -> dict[str, float]:
 
     Returns:
         ``{"rmse": float, "mae": float}``.
+
+    Raises:
+        ValueError: ``y`` and ``pred`` differ in length, or are empty.
     """
-    err = np.asarray(pred, dtype=np.float64).reshape(-1) - np.asarray(y, dtype=np.float64).reshape(
-        -1
-    )
-    return {"rmse": float(np.sqrt(np.mean(err**2))), "mae": float(np.mean(np.abs(err)))}
+    y, pred = _pair(y, pred)
+    return {
+        "rmse": float(np.sqrt(mean_squared_error(y, pred))),
+        "mae": float(mean_absolute_error(y, pred)),
+    }
+
+
+def baseline_rmse(y_train, y) -> float:
+    """Return the RMSE, in stars, of predicting the training mean for every rating in ``y``.
+
+    This is the yardstick every model has to beat.
+
+    Args:
+        y_train: float array of shape ``(m,)``, the training ratings.
+        y: float array of shape ``(n,)``, the ratings to score.
+
+    Returns:
+        ``sqrt(mean((y - mean(y_train)) ** 2))`` as a float.
+
+    Raises:
+        ValueError: ``y_train`` or ``y`` is empty.
+    """
+    y_train = np.asarray(y_train, dtype=np.float64).reshape(-1)
+    y = np.asarray(y, dtype=np.float64).reshape(-1)
+    if y_train.size == 0 or y.size == 0:
+        raise ValueError("y_train and y must hold at least one rating each.")
+    return rmse_mae(y, np.full_like(y, y_train.mean()))["rmse"]
+
+
+def compare_predictions(
+    y_train,
+    y_test,
+    test_predictions: Mapping[str, np.ndarray],
+    train_predictions: Mapping[str, np.ndarray] | None = None,
+    *,
+    min_rating: float = MIN_RATING,
+    max_rating: float = MAX_RATING,
+) -> pd.DataFrame:
+    """Score models' predictions against the mean-rating baseline, one row per model.
+
+    Args:
+        y_train: float array of shape ``(m,)``, the training ratings (their mean
+            is the baseline's prediction).
+        y_test: float array of shape ``(n,)``, the ratings to score.
+        test_predictions: model name -> float array of shape ``(n,)`` of
+            predicted stars for ``y_test``.
+        train_predictions: model name -> float array of shape ``(m,)`` of
+            predicted stars for ``y_train``, to add a ``train RMSE`` column;
+            it must have the same names as ``test_predictions``.
+        min_rating: lowest rating on the scale.
+        max_rating: highest rating on the scale.
+
+    Returns:
+        a DataFrame indexed by model name, ``"mean rating"`` (the baseline)
+        first, with columns ``train RMSE`` (with ``train_predictions``),
+        ``test RMSE``, ``test MAE`` (floats, stars) and
+        ``outside [min_rating, max_rating]`` (int, test predictions off the scale).
+
+    Raises:
+        ValueError: a prediction array does not match its ratings in length,
+            or the two mappings name different models.
+    """
+    if train_predictions is not None and list(train_predictions) != list(test_predictions):
+        raise ValueError(
+            f"train_predictions names {list(train_predictions)} but test_predictions "
+            f"names {list(test_predictions)}; pass the same models in the same order."
+        )
+    y_train = np.asarray(y_train, dtype=np.float64).reshape(-1)
+    mean = y_train.mean()
+    outside = f"outside [{min_rating:g}, {max_rating:g}]"
+    rows = {}
+    for name in ["mean rating", *test_predictions]:
+        baseline = name == "mean rating"
+        row = {}
+        if train_predictions is not None:
+            on_train = np.full_like(y_train, mean) if baseline else train_predictions[name]
+            y, p = _pair(y_train, on_train, f"train_predictions[{name!r}]")
+            row["train RMSE"] = rmse_mae(y, p)["rmse"]
+        pred = np.full(np.size(y_test), mean) if baseline else test_predictions[name]
+        y, p = _pair(y_test, pred, f"test_predictions[{name!r}]")
+        scores = rmse_mae(y, p)
+        row["test RMSE"], row["test MAE"] = scores["rmse"], scores["mae"]
+        row[outside] = int(out_of_range(p, min_rating=min_rating, max_rating=max_rating).sum())
+        rows[name] = row
+    return pd.DataFrame.from_dict(rows, orient="index")

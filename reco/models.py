@@ -6,14 +6,27 @@ The course teaches them in this order:
 2. :func:`build_v2` -- V1 plus a bias per user and per movie, squashed by a
    sigmoid and scaled to the rating range.
 3. :func:`build_net` -- "RecommenderNet": the two embeddings concatenated and
-   fed to a small dense network.
-4. :class:`RecommenderNetV2` (built and compiled by :func:`build_net_v2`) -- a
-   subclassed ``keras.Model`` with biases, trained with binary cross-entropy
-   on ratings normalized to ``[0, 1]``.
+   fed to a small dense network. (The Keras example calls a different model
+   ``RecommenderNet``: that one is the course's :class:`RecommenderNetV2`.)
+4. :class:`RecommenderNetV2` (built by :func:`build_net_v2`) -- a subclassed
+   ``keras.Model`` with biases, trained with binary cross-entropy on ratings
+   normalized to ``[0, 1]``.
+
+A builder owns the architecture: the sizes, the number of factors, the L2
+penalty, dropout and the rating range. It returns an *uncompiled* model;
+training settings (optimizer, learning rate, batch size, epochs) belong to
+:mod:`reco.train`, which compiles the model when it fits it. Plain Keras works
+too: ``model.compile(...)`` then ``model.fit(...)``.
+
+Each builder takes the fitted :class:`reco.split.IdEncoder` (``build_v2(encoder)``),
+or, for synthetic data, the sizes (``build_v2(n_users=10, n_movies=20)``).
+The rating range travels with the model: :func:`rating_range` reads it back,
+so training, prediction and evaluation cannot use another one.
 
 Every model uses built-in Keras layers only (no ``Lambda``), or is registered
-with Keras, so it saves to a ``.keras`` file and loads with
-``keras.models.load_model(path)`` in safe mode after ``import reco``.
+with Keras. Keras does not import ``reco`` when it loads a file, so run
+``import reco.models`` (or ``from reco import models``) first; then
+``keras.models.load_model(path)`` loads a course ``.keras`` file in safe mode.
 
 Layers are named ``"user_embedding"``, ``"movie_embedding"``, ``"user_bias"``
 and ``"movie_bias"``, so notebooks can fetch the learned factors and biases
@@ -22,11 +35,13 @@ with ``model.get_layer(name).get_weights()[0]``.
 The functional models take ``[users, movies]``: two integer arrays of shape
 ``(n,)`` or ``(n, 1)``. :class:`RecommenderNetV2` takes one integer array of
 shape ``(n, 2)`` holding ``[user, movie]`` rows. All four return a float32
-array of shape ``(n, 1)``. :func:`reco.train.to_inputs` converts between the
-two input layouts.
+array of shape ``(n, 1)``. :func:`reco.train.to_inputs` arranges ``(n, 2)``
+rows for any of them.
 """
 
 from __future__ import annotations
+
+import operator
 
 import keras
 from keras import layers, ops
@@ -34,6 +49,8 @@ from keras import layers, ops
 from reco.constants import MAX_RATING, MIN_RATING
 
 __all__ = [
+    "DEFAULT_L2",
+    "NET_V2_L2",
     "BatchSummingRecommenderNet",
     "RecommenderNetV2",
     "StarsRMSE",
@@ -42,42 +59,87 @@ __all__ = [
     "build_net_v2",
     "build_v1",
     "build_v2",
+    "embedding_sizes",
     "per_example_dot",
+    "rating_range",
 ]
 
-#: L2 penalty on embedding weights, as in the original course.
-EMBEDDING_L2 = 1e-6
+#: L2 penalty on the embeddings of V1, V2 and RecommenderNet. Keras adds it to
+#: the loss once per gradient step, so it is tied to the batch size: this value
+#: fits the course's batches of 2,048 (the original batches of 64 used 1e-6).
+#: Change it with the batch size.
+DEFAULT_L2 = 1e-4
+
+#: L2 penalty on RecommenderNetV2's embeddings, at the same batch size. Its loss,
+#: binary cross-entropy on ratings scaled to ``[0, 1]``, depends on the
+#: prediction error about 7 to 10 times less than V2's squared error in stars,
+#: so the same penalty would weigh that much more; on the validation part 1e-5
+#: beat 5e-6, 3e-5 and 1e-4.
+NET_V2_L2 = 1e-5
+
+#: Largest memory, in bytes, that training the embeddings may need (weights,
+#: gradients and Adam's two moments, float32); bigger models are refused.
+MAX_TRAINING_BYTES = 4 * 1024**3
 
 
-def _check_sizes(
-    n_users, n_movies, n_factors, *, users="n_users", movies="n_movies", factors="n_factors"
-) -> None:
-    for name, value in ((users, n_users), (movies, n_movies), (factors, n_factors)):
-        if isinstance(value, bool) or not hasattr(value, "__index__"):
-            raise ValueError(f"{name} must be a positive integer; got {value!r}.")
-        if int(value) < 1:
-            hint = (
-                "pass encoder.n_users / encoder.n_movies from reco.split.encode_ids"
-                if name != factors
-                else "use a positive embedding size such as 50"
+def _positive_int(value, name: str, hint: str) -> int:
+    if isinstance(value, bool) or not hasattr(value, "__index__"):
+        raise ValueError(f"{name} must be a positive integer; got {value!r}. Fix: {hint}.")
+    value = operator.index(value)
+    if value < 1:
+        raise ValueError(f"{name} must be at least 1; got {value}. Fix: {hint}.")
+    return int(value)
+
+
+def _sizes(encoder, n_users, n_movies) -> tuple[int, int]:
+    """Return ``(n_users, n_movies)`` from an encoder or from the sizes."""
+    hint = "pass the fitted encoder from reco.split.encode_ids, e.g. build_v2(encoder)"
+    if encoder is not None:
+        if n_users is not None or n_movies is not None:
+            raise ValueError(f"pass an encoder or n_users/n_movies, not both. Fix: {hint}.")
+        if not hasattr(encoder, "n_users") or not hasattr(encoder, "n_movies"):
+            raise ValueError(
+                f"expected a fitted reco.split.IdEncoder; got {type(encoder).__name__}. "
+                f"Fix: {hint}, or build_v2(n_users=..., n_movies=...) for synthetic data."
             )
-            raise ValueError(f"{name} must be at least 1; got {value}. Fix: {hint}.")
+        n_users, n_movies = encoder.n_users, encoder.n_movies
+    elif n_users is None or n_movies is None:
+        raise ValueError(f"the model needs the number of users and movies. Fix: {hint}.")
+    return _positive_int(n_users, "n_users", hint), _positive_int(n_movies, "n_movies", hint)
 
 
-def _check_range(min_rating, max_rating) -> None:
+def _check_memory(n_users: int, n_movies: int, n_factors: int) -> None:
+    needed = (n_users + n_movies) * n_factors * 4 * 4  # float32; weights, grads, 2 moments
+    if needed > MAX_TRAINING_BYTES:
+        raise ValueError(
+            f"n_factors={n_factors:,} for {n_users:,} users and {n_movies:,} movies needs about "
+            f"{needed / 1024**3:,.1f} GiB to train (weights, gradients and Adam's moments), "
+            f"over the {MAX_TRAINING_BYTES / 1024**3:.0f} GiB this package allows. Fix: use "
+            "tens to a few hundred factors (the course uses 50)."
+        )
+
+
+def _architecture(encoder, n_users, n_movies, n_factors) -> tuple[int, int, int]:
+    n_users, n_movies = _sizes(encoder, n_users, n_movies)
+    n_factors = _positive_int(n_factors, "n_factors", "use an embedding size such as 50")
+    _check_memory(n_users, n_movies, n_factors)
+    return n_users, n_movies, n_factors
+
+
+def _check_range(min_rating, max_rating) -> tuple[float, float]:
     if not float(min_rating) < float(max_rating):
         raise ValueError(
             f"min_rating must be less than max_rating; got min_rating={min_rating}, "
             f"max_rating={max_rating}. Fix: pass the rating scale's lowest and highest values "
             f"(MovieLens: {MIN_RATING} and {MAX_RATING})."
         )
+    return float(min_rating), float(max_rating)
 
 
-def _check_compile(lr, steps_per_execution) -> None:
-    if not float(lr) > 0:
-        raise ValueError(f"lr must be a positive learning rate; got {lr}.")
-    if int(steps_per_execution) < 1:
-        raise ValueError(f"steps_per_execution must be at least 1; got {steps_per_execution}.")
+def _check_l2(l2) -> float:
+    if not float(l2) >= 0:
+        raise ValueError(f"l2 must be zero or positive; got {l2!r}. Fix: for example l2=1e-4.")
+    return float(l2)
 
 
 def _check_dropout(dropout) -> tuple[float, float]:
@@ -93,11 +155,11 @@ def _check_dropout(dropout) -> tuple[float, float]:
     return rates
 
 
-def _embedding(n, size, name, *, initializer="he_normal", l2=EMBEDDING_L2):
+def _embedding(n, size, name, *, l2):
     return layers.Embedding(
         n,
         size,
-        embeddings_initializer=initializer,
+        embeddings_initializer="he_normal",
         embeddings_regularizer=keras.regularizers.l2(l2) if l2 else None,
         name=name,
     )
@@ -130,17 +192,6 @@ class StarsRMSE(keras.metrics.RootMeanSquaredError):
         return {**super().get_config(), "scale": self.scale}
 
 
-def _compile(model, loss, *, lr, jit_compile, steps_per_execution, scale=1.0):
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=lr),
-        loss=loss,
-        metrics=[StarsRMSE(scale)],
-        jit_compile=jit_compile,
-        steps_per_execution=steps_per_execution,
-    )
-    return model
-
-
 def _inputs():
     users = keras.Input(shape=(1,), dtype="int32", name="users")
     movies = keras.Input(shape=(1,), dtype="int32", name="movies")
@@ -158,97 +209,85 @@ def _factors(users, movies, n_users, n_movies, n_factors, l2):
 
 
 def _scaled_sigmoid(x, min_rating, max_rating):
+    # The Rescaling layer's config holds the rating range: rating_range() reads it.
     x = layers.Activation("sigmoid", name="sigmoid")(x)
-    return layers.Rescaling(
-        scale=float(max_rating) - float(min_rating), offset=float(min_rating), name="to_stars"
-    )(x)
+    return layers.Rescaling(scale=max_rating - min_rating, offset=min_rating, name="to_stars")(x)
 
 
 def build_v1(
-    n_users: int,
-    n_movies: int,
-    n_factors: int = 50,
+    encoder=None,
     *,
-    lr: float = 1e-3,
-    l2: float = EMBEDDING_L2,
-    jit_compile: bool = False,
-    steps_per_execution: int = 1,
+    n_users: int | None = None,
+    n_movies: int | None = None,
+    n_factors: int = 50,
+    l2: float = DEFAULT_L2,
 ) -> keras.Model:
-    """Build and compile V1: the dot product of a user and a movie embedding.
+    """Build V1: the dot product of a user and a movie embedding.
 
-    The output is unbounded; nothing keeps it inside the rating range and the
-    model has no biases, which is why it overfits (the notebooks show it).
+    The output is unbounded: nothing keeps it inside a rating range, and the
+    model has no biases (notebook 02 shows what that costs).
 
     Args:
+        encoder: the fitted :class:`reco.split.IdEncoder`; or ``None`` and
+            give ``n_users`` and ``n_movies``.
         n_users: number of users (rows of the user embedding), at least 1.
         n_movies: number of movies (rows of the movie embedding), at least 1.
         n_factors: embedding size, at least 1.
-        lr: Adam learning rate.
-        l2: L2 penalty on the embeddings (``0`` for none).
-        jit_compile: compile the train step with XLA.
-        steps_per_execution: batches run per call into the compiled graph.
+        l2: L2 penalty on the embeddings (``0`` for none). Keras adds it once
+            per gradient step: change it with the batch size.
 
     Returns:
-        a compiled ``keras.Model`` (mean squared error, ``rmse`` metric) mapping ``[users, movies]``
-        (two int arrays of shape ``(n,)`` or ``(n, 1)``) to predicted stars,
-        float32 of shape ``(n, 1)``.
+        an uncompiled ``keras.Model`` mapping ``[users, movies]`` (two int
+        arrays of shape ``(n,)`` or ``(n, 1)``) to predicted stars, float32 of
+        shape ``(n, 1)``.
 
     Raises:
-        ValueError: a size is not a positive integer.
+        ValueError: a size is not a positive integer, or the model would not fit in memory.
     """
-    _check_sizes(n_users, n_movies, n_factors)
-    _check_compile(lr, steps_per_execution)
+    n_users, n_movies, n_factors = _architecture(encoder, n_users, n_movies, n_factors)
+    l2 = _check_l2(l2)
     users, movies = _inputs()
     u, m = _factors(users, movies, n_users, n_movies, n_factors, l2)
     out = layers.Dot(axes=1, name="dot")([u, m])
-    model = keras.Model([users, movies], out, name="v1")
-    return _compile(
-        model,
-        "mean_squared_error",
-        lr=lr,
-        jit_compile=jit_compile,
-        steps_per_execution=steps_per_execution,
-    )
+    return keras.Model([users, movies], out, name="v1")
 
 
 def build_v2(
-    n_users: int,
-    n_movies: int,
+    encoder=None,
+    *,
+    n_users: int | None = None,
+    n_movies: int | None = None,
     n_factors: int = 50,
+    l2: float = DEFAULT_L2,
     min_rating: float = MIN_RATING,
     max_rating: float = MAX_RATING,
-    *,
-    lr: float = 1e-3,
-    l2: float = EMBEDDING_L2,
-    jit_compile: bool = False,
-    steps_per_execution: int = 1,
 ) -> keras.Model:
-    """Build and compile V2: V1 plus user and movie biases, scaled to the rating range.
+    """Build V2: V1 plus user and movie biases, scaled to the rating range.
 
     ``stars = min_rating + (max_rating - min_rating) * sigmoid(u . m + b_u + b_m)``.
 
     Args:
+        encoder: the fitted :class:`reco.split.IdEncoder`; or ``None`` and
+            give ``n_users`` and ``n_movies``.
         n_users: number of users, at least 1.
         n_movies: number of movies, at least 1.
         n_factors: embedding size, at least 1.
+        l2: L2 penalty on the embeddings and biases (``0`` for none); change
+            it with the batch size.
         min_rating: lowest rating; must be less than ``max_rating``.
         max_rating: highest rating.
-        lr: Adam learning rate.
-        l2: L2 penalty on the embeddings and biases (``0`` for none).
-        jit_compile: compile the train step with XLA.
-        steps_per_execution: batches run per call into the compiled graph.
 
     Returns:
-        a compiled ``keras.Model`` (mean squared error, ``rmse`` metric) mapping ``[users, movies]``
-        to predicted stars, float32 of shape ``(n, 1)`` inside
-        ``[min_rating, max_rating]``.
+        an uncompiled ``keras.Model`` mapping ``[users, movies]`` to predicted
+        stars, float32 of shape ``(n, 1)`` inside ``[min_rating, max_rating]``.
 
     Raises:
-        ValueError: a size is not a positive integer, or ``min_rating >= max_rating``.
+        ValueError: a size is not a positive integer, ``min_rating >= max_rating``,
+            or the model would not fit in memory.
     """
-    _check_sizes(n_users, n_movies, n_factors)
-    _check_range(min_rating, max_rating)
-    _check_compile(lr, steps_per_execution)
+    n_users, n_movies, n_factors = _architecture(encoder, n_users, n_movies, n_factors)
+    min_rating, max_rating = _check_range(min_rating, max_rating)
+    l2 = _check_l2(l2)
     users, movies = _inputs()
     u, m = _factors(users, movies, n_users, n_movies, n_factors, l2)
     dot = layers.Dot(axes=1, name="dot")([u, m])
@@ -258,86 +297,65 @@ def build_v2(
     )
     x = layers.Add(name="add_biases")([dot, ub, mb])
     out = _scaled_sigmoid(x, min_rating, max_rating)
-    model = keras.Model([users, movies], out, name="v2")
-    return _compile(
-        model,
-        "mean_squared_error",
-        lr=lr,
-        jit_compile=jit_compile,
-        steps_per_execution=steps_per_execution,
-    )
+    return keras.Model([users, movies], out, name="v2")
 
 
 def build_net(
-    n_users: int,
-    n_movies: int,
+    encoder=None,
+    *,
+    n_users: int | None = None,
+    n_movies: int | None = None,
     n_factors: int = 50,
+    l2: float = DEFAULT_L2,
     min_rating: float = MIN_RATING,
     max_rating: float = MAX_RATING,
-    *,
-    lr: float = 1e-3,
-    l2: float = EMBEDDING_L2,
-    jit_compile: bool = False,
-    steps_per_execution: int = 1,
     dropout: tuple[float, float] = (0.05, 0.5),
     hidden_units: int = 10,
 ) -> keras.Model:
-    """Build and compile RecommenderNet: concatenated embeddings through a small network.
+    """Build RecommenderNet: concatenated embeddings through a small network.
 
     Layers: Concatenate -> Dropout(0.05) -> Dense(10, relu) -> Dropout(0.5) ->
-    Dense(1) -> sigmoid -> scaled to ``[min_rating, max_rating]``.
-    ``dropout`` and ``hidden_units`` change the two rates and the hidden size
-    (notebook 04's exercises); ``dropout=(0, 0)`` turns dropout off.
+    Dense(1) -> sigmoid -> scaled to ``[min_rating, max_rating]``. This is the
+    course's own model; the Keras example's ``RecommenderNet`` is the
+    course's :class:`RecommenderNetV2`.
 
     Args:
+        encoder: the fitted :class:`reco.split.IdEncoder`; or ``None`` and
+            give ``n_users`` and ``n_movies``.
         n_users: number of users, at least 1.
         n_movies: number of movies, at least 1.
         n_factors: embedding size, at least 1.
+        l2: L2 penalty on the embeddings (``0`` for none); change it with the batch size.
         min_rating: lowest rating; must be less than ``max_rating``.
         max_rating: highest rating.
-        lr: Adam learning rate.
-        l2: L2 penalty on the embeddings (``0`` for none).
-        jit_compile: compile the train step with XLA.
-        steps_per_execution: batches run per call into the compiled graph.
         dropout: ``(rate on the concatenated embeddings, rate on the hidden
-            units)``, each in ``[0, 1)``.
+            units)``, each in ``[0, 1)``; ``(0, 0)`` turns dropout off.
         hidden_units: size of the hidden ``Dense`` layer, at least 1.
 
     Returns:
-        a compiled ``keras.Model`` (mean squared error, ``rmse`` metric) mapping ``[users, movies]``
-        to predicted stars, float32 of shape ``(n, 1)`` inside
-        ``[min_rating, max_rating]``.
+        an uncompiled ``keras.Model`` mapping ``[users, movies]`` to predicted
+        stars, float32 of shape ``(n, 1)`` inside ``[min_rating, max_rating]``.
 
     Raises:
         ValueError: a size is not a positive integer, ``min_rating >= max_rating``,
-            or ``dropout`` is not two rates in ``[0, 1)``.
+            ``dropout`` is not two rates in ``[0, 1)``, or the model would not fit in memory.
     """
-    _check_sizes(n_users, n_movies, n_factors)
-    if isinstance(hidden_units, bool) or not hasattr(hidden_units, "__index__") or hidden_units < 1:
-        raise ValueError(
-            f"hidden_units must be a positive integer, such as 10; got {hidden_units!r}."
-        )
-    _check_range(min_rating, max_rating)
-    _check_compile(lr, steps_per_execution)
+    n_users, n_movies, n_factors = _architecture(encoder, n_users, n_movies, n_factors)
+    hidden_units = _positive_int(hidden_units, "hidden_units", "for example hidden_units=10")
+    min_rating, max_rating = _check_range(min_rating, max_rating)
+    l2 = _check_l2(l2)
     rate_in, rate_hidden = _check_dropout(dropout)
     users, movies = _inputs()
     u, m = _factors(users, movies, n_users, n_movies, n_factors, l2)
     x = layers.Concatenate(name="concat")([u, m])
     x = layers.Dropout(rate_in, name="dropout_in")(x)
     x = layers.Dense(
-        int(hidden_units), activation="relu", kernel_initializer="he_normal", name="hidden"
+        hidden_units, activation="relu", kernel_initializer="he_normal", name="hidden"
     )(x)
     x = layers.Dropout(rate_hidden, name="dropout_hidden")(x)
     x = layers.Dense(1, kernel_initializer="he_normal", name="score")(x)
     out = _scaled_sigmoid(x, min_rating, max_rating)
-    model = keras.Model([users, movies], out, name="recommender_net")
-    return _compile(
-        model,
-        "mean_squared_error",
-        lr=lr,
-        jit_compile=jit_compile,
-        steps_per_execution=steps_per_execution,
-    )
+    return keras.Model([users, movies], out, name="recommender_net")
 
 
 def per_example_dot(u, m):
@@ -378,9 +396,11 @@ class RecommenderNetV2(keras.Model):
     """Subclassed model: embeddings and biases, a per-example dot product, a sigmoid.
 
     ``p = sigmoid(u . m + b_u + b_m)`` is a rating normalized to ``[0, 1]``;
-    train it with binary cross-entropy on ``(r - min_rating) / (max_rating -
-    min_rating)`` (see :func:`reco.train.normalize_ratings`) and map
-    predictions back to stars with :func:`reco.train.predict_ratings`.
+    :func:`reco.train.fit` trains it with binary cross-entropy on
+    ``(r - min_rating) / (max_rating - min_rating)`` and
+    :func:`reco.train.predict_ratings` maps its output back to stars. The
+    rating range is part of the model's config, so it is saved with it.
+    The Keras example calls this model ``RecommenderNet``.
 
     Args:
         num_users: number of users, at least 1.
@@ -388,29 +408,36 @@ class RecommenderNetV2(keras.Model):
         embedding_size: embedding size, at least 1.
         l2: L2 penalty on the two embeddings (``0`` for none); the biases
             are not penalized, as in the Keras example.
+        min_rating: lowest rating; must be less than ``max_rating``.
+        max_rating: highest rating.
 
     Call:
         ``model(X)`` with ``X`` an int array of shape ``(n, 2)`` holding
         ``[user, movie]`` rows; returns float32 of shape ``(n, 1)`` in ``[0, 1]``.
     """
 
-    def __init__(self, num_users, num_movies, embedding_size=50, l2=EMBEDDING_L2, **kwargs):
-        _check_sizes(
-            num_users,
-            num_movies,
-            embedding_size,
-            users="num_users",
-            movies="num_movies",
-            factors="embedding_size",
+    def __init__(
+        self,
+        num_users,
+        num_movies,
+        embedding_size=50,
+        l2=NET_V2_L2,
+        min_rating=MIN_RATING,
+        max_rating=MAX_RATING,
+        **kwargs,
+    ):
+        num_users, num_movies, embedding_size = _architecture(
+            None, num_users, num_movies, embedding_size
         )
+        self.min_rating, self.max_rating = _check_range(min_rating, max_rating)
         super().__init__(**kwargs)
-        self.num_users = int(num_users)
-        self.num_movies = int(num_movies)
-        self.embedding_size = int(embedding_size)
-        self.l2 = float(l2)
-        self.user_embedding = _embedding(num_users, embedding_size, "user_embedding", l2=l2)
+        self.num_users = num_users
+        self.num_movies = num_movies
+        self.embedding_size = embedding_size
+        self.l2 = _check_l2(l2)
+        self.user_embedding = _embedding(num_users, embedding_size, "user_embedding", l2=self.l2)
         self.user_bias = layers.Embedding(num_users, 1, name="user_bias")
-        self.movie_embedding = _embedding(num_movies, embedding_size, "movie_embedding", l2=l2)
+        self.movie_embedding = _embedding(num_movies, embedding_size, "movie_embedding", l2=self.l2)
         self.movie_bias = layers.Embedding(num_movies, 1, name="movie_bias")
 
     def build(self, input_shape=None):
@@ -443,6 +470,8 @@ class RecommenderNetV2(keras.Model):
             "num_movies": self.num_movies,
             "embedding_size": self.embedding_size,
             "l2": self.l2,
+            "min_rating": self.min_rating,
+            "max_rating": self.max_rating,
             "name": self.name,
             "trainable": self.trainable,
         }
@@ -470,51 +499,83 @@ class BatchSummingRecommenderNet(RecommenderNetV2):
 
 
 def build_net_v2(
-    n_users: int,
-    n_movies: int,
+    encoder=None,
+    *,
+    n_users: int | None = None,
+    n_movies: int | None = None,
     n_factors: int = 50,
+    l2: float = NET_V2_L2,
     min_rating: float = MIN_RATING,
     max_rating: float = MAX_RATING,
-    *,
-    lr: float = 1e-3,
-    l2: float = EMBEDDING_L2,
-    jit_compile: bool = False,
-    steps_per_execution: int = 1,
     model_cls: type[RecommenderNetV2] = RecommenderNetV2,
 ) -> RecommenderNetV2:
-    """Build, build weights and compile a :class:`RecommenderNetV2` (binary cross-entropy).
+    """Build a :class:`RecommenderNetV2` and create its weights.
 
     Args:
+        encoder: the fitted :class:`reco.split.IdEncoder`; or ``None`` and
+            give ``n_users`` and ``n_movies``.
         n_users: number of users, at least 1.
         n_movies: number of movies, at least 1.
         n_factors: embedding size, at least 1.
-        min_rating: lowest rating; must be less than ``max_rating``. Used only
-            by the ``rmse`` metric, which reports stars.
+        l2: L2 penalty on the embeddings (``0`` for none); change it with the batch size.
+        min_rating: lowest rating; must be less than ``max_rating``.
         max_rating: highest rating.
-        lr: Adam learning rate.
-        l2: L2 penalty on the embeddings (``0`` for none).
-        jit_compile: compile the train step with XLA.
-        steps_per_execution: batches run per call into the compiled graph.
         model_cls: the class to build; only the pitfall notebook passes
             :class:`BatchSummingRecommenderNet`.
 
     Returns:
-        a compiled (``rmse`` metric in stars), built model mapping an ``(n, 2)`` int array to ``(n, 1)``
-        float32 scores in ``[0, 1]``; targets must be normalized ratings.
+        an uncompiled, built model mapping an ``(n, 2)`` int array to ``(n, 1)``
+        float32 scores in ``[0, 1]`` (normalized ratings).
 
     Raises:
-        ValueError: a size is not a positive integer, or ``min_rating >= max_rating``.
+        ValueError: a size is not a positive integer, ``min_rating >= max_rating``,
+            or the model would not fit in memory.
     """
-    _check_sizes(n_users, n_movies, n_factors)
-    _check_range(min_rating, max_rating)
-    _check_compile(lr, steps_per_execution)
-    model = model_cls(n_users, n_movies, n_factors, l2=l2, name="recommender_net_v2")
-    model.build((None, 2))
-    return _compile(
-        model,
-        "binary_crossentropy",
-        lr=lr,
-        jit_compile=jit_compile,
-        steps_per_execution=steps_per_execution,
-        scale=float(max_rating) - float(min_rating),
+    n_users, n_movies = _sizes(encoder, n_users, n_movies)
+    model = model_cls(
+        n_users,
+        n_movies,
+        n_factors,
+        l2=l2,
+        min_rating=min_rating,
+        max_rating=max_rating,
+        name="recommender_net_v2",
     )
+    model.build((None, 2))
+    return model
+
+
+def rating_range(model) -> tuple[float, float] | None:
+    """Return the ``(min_rating, max_rating)`` a course model was built with.
+
+    Args:
+        model: a model from this module (or one loaded from a ``.keras`` file).
+
+    Returns:
+        the range stored in the model's config: RecommenderNetV2's own, or the
+        scaled sigmoid's (``"to_stars"`` layer) of V2 and RecommenderNet;
+        ``None`` for V1, whose output is unbounded.
+    """
+    if isinstance(model, RecommenderNetV2):
+        return model.min_rating, model.max_rating
+    try:
+        layer = model.get_layer("to_stars")
+    except ValueError:
+        return None
+    return float(layer.offset), float(layer.offset) + float(layer.scale)
+
+
+def embedding_sizes(model) -> tuple[int, int]:
+    """Return ``(n_users, n_movies)``: the number of rows of a model's two embeddings.
+
+    Raises:
+        ValueError: the model has no ``"user_embedding"`` and ``"movie_embedding"`` layers.
+    """
+    try:
+        users, movies = model.get_layer("user_embedding"), model.get_layer("movie_embedding")
+    except ValueError:
+        raise ValueError(
+            f"model {getattr(model, 'name', model)!r} has no 'user_embedding' and "
+            "'movie_embedding' layers. Fix: pass a model from reco.models."
+        ) from None
+    return int(users.input_dim), int(movies.input_dim)

@@ -19,16 +19,18 @@ import keras
 import numpy as np
 import pandas as pd
 
-from reco._checks import require_columns as _require_columns
+from reco._checks import check_count, join_titles, require_columns
 from reco.constants import (
     DEFAULT_K,
     GENRES_COL,
-    ITEM_COL,
+    MOVIE_COL,
     PREDICTION_COL,
     RATING_COL,
     TITLE_COL,
     USER_COL,
 )
+from reco.models import embedding_sizes
+from reco.split import check_id_dtype
 from reco.train import predict_ratings
 
 __all__ = ["by_movie_bias", "rated_by", "recommend"]
@@ -40,27 +42,8 @@ N_RATINGS_COL = "n_ratings"
 MOVIE_BIAS_COL = "movie_bias"
 
 
-def _check_count(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(
-            f"{name} must be a positive integer (how many movies to list); got {value!r}."
-        )
-    return int(value)
-
-
-def _with_titles(
-    frame: pd.DataFrame, movies: pd.DataFrame, item_col: str, title_col: str, genres_col: str
-) -> pd.DataFrame:
-    """Join titles and genres onto ``frame`` by ``item_col``, keeping its row order."""
-    _require_columns(movies, [item_col, title_col, genres_col], "movies")
-    info = movies[[item_col, title_col, genres_col]]
-    if info[item_col].duplicated().any():
-        dup = info.loc[info[item_col].duplicated(), item_col].iloc[0]
-        raise ValueError(
-            f"movies table lists {item_col} {dup} more than once; each movie needs one row. "
-            "Fix: drop duplicates, e.g. movies.drop_duplicates(item_col)."
-        )
-    out = frame.merge(info, on=item_col, how="left", validate="many_to_one")
+def _with_titles(frame, movies, movie_col, title_col, genres_col) -> pd.DataFrame:
+    out = join_titles(frame, movies, movie_col=movie_col, columns=(title_col, genres_col))
     out.index = pd.RangeIndex(1, len(out) + 1, name="rank")
     return out
 
@@ -69,10 +52,10 @@ def rated_by(
     ratings: pd.DataFrame,
     movies: pd.DataFrame,
     user_id: int,
-    n: int = 10,
+    k: int = DEFAULT_K,
     *,
     user_col: str = USER_COL,
-    item_col: str = ITEM_COL,
+    movie_col: str = MOVIE_COL,
     rating_col: str = RATING_COL,
     title_col: str = TITLE_COL,
     genres_col: str = GENRES_COL,
@@ -81,40 +64,42 @@ def rated_by(
 
     Many users give their top rating to dozens of movies; among equal ratings
     the movies with the most ratings in ``ratings`` come first (the ones a
-    reader is likeliest to know), then the smaller ``item_col``.
+    reader is likeliest to know), then the smaller ``movie_col``.
 
     Args:
-        ratings: a ratings table with ``user_col``, ``item_col``, ``rating_col``.
-        movies: a movies table with ``item_col``, ``title_col``, ``genres_col``.
+        ratings: a ratings table with ``user_col``, ``movie_col``, ``rating_col``.
+        movies: a movies table with ``movie_col``, ``title_col``, ``genres_col``.
         user_id: a raw user id (as in ``ratings[user_col]``).
-        n: how many movies to list, at least 1 (fewer if the user rated fewer).
+        k: how many movies to list, at least 1 (fewer if the user rated fewer).
 
     Returns:
-        a DataFrame indexed by ``rank`` from 1 with columns ``item_col`` (int),
+        a DataFrame indexed by ``rank`` from 1 with columns ``movie_col`` (int),
         ``title_col``, ``genres_col``, ``rating_col`` (float, stars) and
         ``"n_ratings"`` (int, the movie's number of ratings in ``ratings``),
         sorted by rating (highest first), then by ``"n_ratings"`` (most
-        first), then by ``item_col``.
+        first), then by ``movie_col``.
 
     Raises:
-        ValueError: ``user_id`` has no ratings, ``n < 1``, or a column is missing.
+        ValueError: ``user_id`` has no ratings, ``k < 1``, or a column is missing.
     """
-    n = _check_count(n, "n")
-    _require_columns(ratings, [user_col, item_col, rating_col], "ratings")
-    mine = ratings.loc[ratings[user_col] == user_id, [item_col, rating_col]]
+    k = check_count(k, "k")
+    require_columns(
+        ratings, {user_col: "user_col", movie_col: "movie_col", rating_col: "rating_col"}, "ratings"
+    )
+    mine = ratings.loc[ratings[user_col] == user_id, [movie_col, rating_col]]
     if mine.empty:
         ids = ratings[user_col]
         raise ValueError(
             f"user id {user_id!r} has no ratings in this table (user ids run from {ids.min()} "
             f"to {ids.max()}, with gaps). Fix: pick one of ratings[{user_col!r}].unique()."
         )
-    counts = ratings[item_col].value_counts()
-    mine = mine.assign(**{N_RATINGS_COL: mine[item_col].map(counts).astype(np.int64)})
+    counts = ratings[movie_col].value_counts()
+    mine = mine.assign(**{N_RATINGS_COL: mine[movie_col].map(counts).astype(np.int64)})
     top = mine.sort_values(
-        [rating_col, N_RATINGS_COL, item_col], ascending=[False, False, True], kind="stable"
-    ).head(n)
-    out = _with_titles(top.reset_index(drop=True), movies, item_col, title_col, genres_col)
-    return out[[item_col, title_col, genres_col, rating_col, N_RATINGS_COL]]
+        [rating_col, N_RATINGS_COL, movie_col], ascending=[False, False, True], kind="stable"
+    ).head(k)
+    out = _with_titles(top.reset_index(drop=True), movies, movie_col, title_col, genres_col)
+    return out[[movie_col, title_col, genres_col, rating_col, N_RATINGS_COL]]
 
 
 def recommend(
@@ -127,7 +112,7 @@ def recommend(
     exclude_rated: bool = True,
     *,
     user_col: str = USER_COL,
-    item_col: str = ITEM_COL,
+    movie_col: str = MOVIE_COL,
     title_col: str = TITLE_COL,
     genres_col: str = GENRES_COL,
     prediction_col: str = PREDICTION_COL,
@@ -142,27 +127,29 @@ def recommend(
         model: a trained model from :mod:`reco.models`.
         encoder: the :class:`reco.split.IdEncoder` the model was trained with.
         ratings: the ratings table whose rated movies are excluded (pass all
-            ratings, not only the training part), with ``user_col`` and ``item_col``.
-        movies: a movies table with ``item_col``, ``title_col``, ``genres_col``.
+            ratings, not only the training part), with ``user_col`` and ``movie_col``.
+        movies: a movies table with ``movie_col``, ``title_col``, ``genres_col``.
         user_id: a raw user id the encoder knows.
         k: how many movies to return, at least 1 (fewer if fewer are left).
         exclude_rated: drop movies the user has already rated.
 
     Returns:
-        a DataFrame indexed by ``rank`` from 1 with columns ``item_col`` (int),
+        a DataFrame indexed by ``rank`` from 1 with columns ``movie_col`` (int),
         ``title_col``, ``genres_col`` and ``prediction_col`` (float32, stars),
-        sorted by prediction (highest first), ties by ``item_col`` (smallest first).
+        sorted by prediction (highest first), ties by ``movie_col`` (smallest first).
 
     Raises:
         ValueError: the encoder does not know ``user_id``, ``k < 1``, or a
             column is missing.
     """
-    k = _check_count(k, "k")
-    movie_idx, movie_ids = _candidates(encoder, ratings, user_id, exclude_rated, user_col, item_col)
+    k = check_count(k, "k")
+    movie_idx, movie_ids = _candidates(
+        model, encoder, ratings, user_id, exclude_rated, user_col, movie_col
+    )
     user_idx = encoder.encode_users([user_id])[0]
     X = np.stack([np.full_like(movie_idx, user_idx), movie_idx], axis=1)
     scores = predict_ratings(model, X) if len(X) else np.empty(0, dtype=np.float32)
-    return _top(movie_ids, scores, k, movies, prediction_col, item_col, title_col, genres_col)
+    return _top(movie_ids, scores, k, movies, prediction_col, movie_col, title_col, genres_col)
 
 
 def by_movie_bias(
@@ -175,7 +162,7 @@ def by_movie_bias(
     exclude_rated: bool = True,
     *,
     user_col: str = USER_COL,
-    item_col: str = ITEM_COL,
+    movie_col: str = MOVIE_COL,
     title_col: str = TITLE_COL,
     genres_col: str = GENRES_COL,
 ) -> pd.DataFrame:
@@ -192,22 +179,22 @@ def by_movie_bias(
         model: a trained model with a ``"movie_bias"`` layer (V2 or RecommenderNetV2).
         encoder: the :class:`reco.split.IdEncoder` the model was trained with.
         ratings: the ratings table whose rated movies are excluded.
-        movies: a movies table with ``item_col``, ``title_col``, ``genres_col``.
+        movies: a movies table with ``movie_col``, ``title_col``, ``genres_col``.
         user_id: a raw user id the encoder knows.
         k: how many movies to return, at least 1 (fewer if fewer are left).
         exclude_rated: drop movies the user has already rated.
 
     Returns:
-        a DataFrame indexed by ``rank`` from 1 with columns ``item_col`` (int),
+        a DataFrame indexed by ``rank`` from 1 with columns ``movie_col`` (int),
         ``title_col``, ``genres_col`` and ``"movie_bias"`` (float32, in the
         units of the model's score before the sigmoid), sorted by bias
-        (largest first), ties by ``item_col`` (smallest first).
+        (largest first), ties by ``movie_col`` (smallest first).
 
     Raises:
         ValueError: the model has no movie bias (V1, RecommenderNet), the
             encoder does not know ``user_id``, ``k < 1``, or a column is missing.
     """
-    k = _check_count(k, "k")
+    k = check_count(k, "k")
     try:
         layer = model.get_layer("movie_bias")
     except ValueError:
@@ -218,19 +205,24 @@ def by_movie_bias(
             "RecommenderNetV2 learn a movie bias. Fix: pass one of those models."
         )
     bias = np.asarray(keras.ops.convert_to_numpy(layer.embeddings), dtype=np.float32).reshape(-1)
-    if len(bias) != encoder.n_movies:
-        raise ValueError(
-            f"the model's movie bias has {len(bias)} rows but the encoder knows "
-            f"{encoder.n_movies} movies. Fix: pass the encoder the model was trained with."
-        )
-    movie_idx, movie_ids = _candidates(encoder, ratings, user_id, exclude_rated, user_col, item_col)
+    movie_idx, movie_ids = _candidates(
+        model, encoder, ratings, user_id, exclude_rated, user_col, movie_col
+    )
     return _top(
-        movie_ids, bias[movie_idx], k, movies, MOVIE_BIAS_COL, item_col, title_col, genres_col
+        movie_ids, bias[movie_idx], k, movies, MOVIE_BIAS_COL, movie_col, title_col, genres_col
     )
 
 
-def _candidates(encoder, ratings, user_id, exclude_rated, user_col, item_col):
+def _candidates(model, encoder, ratings, user_id, exclude_rated, user_col, movie_col):
     """Return the indices and raw ids of the movies to score for ``user_id``."""
+    sizes = embedding_sizes(model)
+    if sizes != (encoder.n_users, encoder.n_movies):
+        raise ValueError(
+            f"the model was built for {sizes[0]} users and {sizes[1]} movies, but the encoder "
+            f"knows {encoder.n_users} users and {encoder.n_movies} movies, so its indices would "
+            "name other movies. Fix: pass the encoder the model was built with."
+        )
+    check_id_dtype(encoder.users, [user_id], "user_id")
     known = encoder.users.classes_
     if user_id not in set(known.tolist()):
         raise ValueError(
@@ -241,16 +233,18 @@ def _candidates(encoder, ratings, user_id, exclude_rated, user_col, item_col):
     movie_idx = np.arange(encoder.n_movies, dtype=np.int32)
     movie_ids = np.asarray(encoder.decode_movies(movie_idx))
     if exclude_rated:
-        _require_columns(ratings, [user_col, item_col], "ratings")
-        seen = ratings.loc[ratings[user_col] == user_id, item_col].to_numpy()
+        require_columns(ratings, {user_col: "user_col", movie_col: "movie_col"}, "ratings")
+        check_id_dtype(encoder.users, ratings[user_col], f"ratings[{user_col!r}]")
+        check_id_dtype(encoder.movies, ratings[movie_col], f"ratings[{movie_col!r}]")
+        seen = ratings.loc[ratings[user_col] == user_id, movie_col].to_numpy()
         keep = ~np.isin(movie_ids, seen)
         movie_idx, movie_ids = movie_idx[keep], movie_ids[keep]
     return movie_idx, movie_ids
 
 
-def _top(movie_ids, scores, k, movies, score_col, item_col, title_col, genres_col):
-    """Return the ``k`` best-scored movies with titles, ties by ``item_col`` (smallest first)."""
-    scored = pd.DataFrame({item_col: movie_ids, score_col: scores})
-    top = scored.sort_values([score_col, item_col], ascending=[False, True], kind="stable")
-    out = _with_titles(top.head(k).reset_index(drop=True), movies, item_col, title_col, genres_col)
-    return out[[item_col, title_col, genres_col, score_col]]
+def _top(movie_ids, scores, k, movies, score_col, movie_col, title_col, genres_col):
+    """Return the ``k`` best-scored movies with titles, ties by ``movie_col`` (smallest first)."""
+    scored = pd.DataFrame({movie_col: movie_ids, score_col: scores})
+    top = scored.sort_values([score_col, movie_col], ascending=[False, True], kind="stable")
+    out = _with_titles(top.head(k).reset_index(drop=True), movies, movie_col, title_col, genres_col)
+    return out[[movie_col, title_col, genres_col, score_col]]

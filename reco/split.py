@@ -15,9 +15,10 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelEncoder
 
+from reco._checks import require_columns
 from reco.constants import (
-    ITEM_COL,
-    ITEM_IDX_COL,
+    MOVIE_COL,
+    MOVIE_IDX_COL,
     RATING_COL,
     SEED,
     USER_COL,
@@ -59,8 +60,33 @@ class IdEncoder:
         return _inverse(self.movies, indices, "movie")
 
 
+def check_id_dtype(encoder: LabelEncoder, ids, what: str) -> None:
+    """Raise ``ValueError`` if ``ids`` are not of the kind the encoder was fitted on.
+
+    Ids stored as strings never equal the same ids stored as integers, so a
+    table read with another dtype would silently match nothing.
+
+    Args:
+        encoder: ``IdEncoder.users`` or ``IdEncoder.movies``.
+        ids: the ids to compare with the encoder's.
+        what: where the ids come from, for the message (``"ratings['movieId']"``).
+    """
+    ids = np.asarray(ids)
+    fitted = encoder.classes_.dtype
+    numeric = np.issubdtype(fitted, np.number), np.issubdtype(ids.dtype, np.number)
+    if ids.size and numeric[0] != numeric[1]:
+        kind = "numbers" if numeric[0] else "strings"
+        raise ValueError(
+            f"{what} holds {ids.dtype} values but the encoder was fitted on {kind} "
+            f"({fitted}), so they would match no id. Fix: convert them, e.g. "
+            f"{'.astype(int)' if numeric[0] else '.astype(str)'}, or encode this table "
+            "with the same encoder."
+        )
+
+
 def _transform(encoder: LabelEncoder, ids, kind: str) -> np.ndarray:
     ids = np.asarray(ids)
+    check_id_dtype(encoder, ids, f"the {kind} ids")
     unknown = np.setdiff1d(ids, encoder.classes_)
     if unknown.size:
         shown = ", ".join(str(x) for x in unknown[:5])
@@ -85,30 +111,36 @@ def encode_ids(
     ratings: pd.DataFrame,
     *,
     user_col: str = USER_COL,
-    item_col: str = ITEM_COL,
+    movie_col: str = MOVIE_COL,
     user_idx_col: str = USER_IDX_COL,
-    item_idx_col: str = ITEM_IDX_COL,
+    movie_idx_col: str = MOVIE_IDX_COL,
 ) -> tuple[pd.DataFrame, IdEncoder]:
     """Add 0-based ``user`` and ``movie`` index columns to a ratings table.
 
     Args:
-        ratings: a ratings table with ``user_col`` and ``item_col``.
+        ratings: a ratings table with ``user_col`` and ``movie_col``.
 
     Returns:
         ``(encoded, encoder)``: a copy of ``ratings`` with two int32 columns
-        ``user_idx_col`` and ``item_idx_col`` added, and the fitted
+        ``user_idx_col`` and ``movie_idx_col`` added, and the fitted
         :class:`IdEncoder` that maps them back.
     """
-    missing = [c for c in (user_col, item_col) if c not in ratings.columns]
-    if missing:
-        raise ValueError(
-            f"ratings table has no column(s) {missing}; it has {list(ratings.columns)}."
-        )
+    require_columns(ratings, {user_col: "user_col", movie_col: "movie_col"}, "ratings")
+    for col in (user_col, movie_col):
+        missing = ratings[col].isna()
+        if missing.any():
+            rows = ratings.index[missing.to_numpy()][:3].tolist()
+            raise ValueError(
+                f"ratings[{col!r}] has {int(missing.sum())} missing id(s) (NaN or None), at "
+                f"row(s) {rows}{' ...' if missing.sum() > 3 else ''}; a missing id is not a "
+                f"{'user' if col == user_col else 'movie'}. Fix: drop those rows, e.g. "
+                f"ratings.dropna(subset=[{col!r}])."
+            )
     users = LabelEncoder().fit(ratings[user_col].to_numpy())
-    movies = LabelEncoder().fit(ratings[item_col].to_numpy())
+    movies = LabelEncoder().fit(ratings[movie_col].to_numpy())
     encoded = ratings.copy()
     encoded[user_idx_col] = users.transform(ratings[user_col].to_numpy()).astype(np.int32)
-    encoded[item_idx_col] = movies.transform(ratings[item_col].to_numpy()).astype(np.int32)
+    encoded[movie_idx_col] = movies.transform(ratings[movie_col].to_numpy()).astype(np.int32)
     return encoded, IdEncoder(users, movies)
 
 
@@ -119,6 +151,9 @@ class Split:
     ``X_*`` are int32 arrays of shape ``(n, 2)`` holding ``[user, movie]``
     indices; ``y_*`` are float32 arrays of shape ``(n,)`` holding ratings in
     stars. ``X_val``/``y_val`` are ``None`` for the two-way course split.
+    ``n_users``/``n_movies`` are the sizes of the encoding the rows come from
+    (all users and movies of the encoded table, over every part), or ``None``
+    when unknown; the ranking evaluation takes its catalogue from them.
     """
 
     X_train: np.ndarray
@@ -127,6 +162,8 @@ class Split:
     y_test: np.ndarray
     X_val: np.ndarray | None = None
     y_val: np.ndarray | None = None
+    n_users: int | None = None
+    n_movies: int | None = None
 
     def sizes(self) -> dict[str, int]:
         """Number of ratings in each part."""
@@ -137,13 +174,13 @@ class Split:
         return out
 
 
-def _xy(encoded: pd.DataFrame, user_idx_col: str, item_idx_col: str, rating_col: str):
-    missing = [c for c in (user_idx_col, item_idx_col, rating_col) if c not in encoded.columns]
+def _xy(encoded: pd.DataFrame, user_idx_col: str, movie_idx_col: str, rating_col: str):
+    missing = [c for c in (user_idx_col, movie_idx_col, rating_col) if c not in encoded.columns]
     if missing:
         raise ValueError(
             f"table has no column(s) {missing}; call reco.split.encode_ids(ratings) first."
         )
-    X = encoded[[user_idx_col, item_idx_col]].to_numpy(dtype=np.int32)
+    X = encoded[[user_idx_col, movie_idx_col]].to_numpy(dtype=np.int32)
     y = encoded[rating_col].to_numpy(dtype=np.float32)
     return X, y
 
@@ -154,7 +191,7 @@ def course_split(
     test_size: float = 0.1,
     seed: int = SEED,
     user_idx_col: str = USER_IDX_COL,
-    item_idx_col: str = ITEM_IDX_COL,
+    movie_idx_col: str = MOVIE_IDX_COL,
     rating_col: str = RATING_COL,
 ) -> Split:
     """Split encoded ratings 90/10 at random, exactly as the course always has.
@@ -168,11 +205,12 @@ def course_split(
     Returns:
         a :class:`Split` with no validation part.
     """
-    X, y = _xy(encoded, user_idx_col, item_idx_col, rating_col)
+    X, y = _xy(encoded, user_idx_col, movie_idx_col, rating_col)
     X_train, X_test, y_train, y_test = train_test_split(
         X, y, test_size=test_size, random_state=seed
     )
-    return Split(X_train, y_train, X_test, y_test)
+    n_users, n_movies = (int(X[:, c].max()) + 1 if len(X) else 0 for c in (0, 1))
+    return Split(X_train, y_train, X_test, y_test, n_users=n_users, n_movies=n_movies)
 
 
 def train_val_test_split(
@@ -182,7 +220,7 @@ def train_val_test_split(
     test_size: float = 0.1,
     seed: int = SEED,
     user_idx_col: str = USER_IDX_COL,
-    item_idx_col: str = ITEM_IDX_COL,
+    movie_idx_col: str = MOVIE_IDX_COL,
     rating_col: str = RATING_COL,
 ) -> Split:
     """Split encoded ratings into train, validation and test parts at random.
@@ -210,10 +248,19 @@ def train_val_test_split(
         test_size=test_size,
         seed=seed,
         user_idx_col=user_idx_col,
-        item_idx_col=item_idx_col,
+        movie_idx_col=movie_idx_col,
         rating_col=rating_col,
     )
     X_train, X_val, y_train, y_val = train_test_split(
         outer.X_train, outer.y_train, test_size=val_size / (1 - test_size), random_state=seed
     )
-    return Split(X_train, y_train, outer.X_test, outer.y_test, X_val, y_val)
+    return Split(
+        X_train,
+        y_train,
+        outer.X_test,
+        outer.y_test,
+        X_val,
+        y_val,
+        n_users=outer.n_users,
+        n_movies=outer.n_movies,
+    )

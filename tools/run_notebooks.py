@@ -23,10 +23,11 @@ import jupytext
 import nbformat
 from nbclient import NotebookClient
 
+from reco.report import METADATA_KEY
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = ROOT / "notebooks"
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
-METADATA_KEY = "reco_result"
 
 
 def _execute(nb, timeout: int, kernel_stderr=subprocess.DEVNULL):

@@ -1,8 +1,9 @@
 """Measure training speed and test RMSE: course defaults vs the original settings.
 
-Run ``python -m reco.bench`` (or ``make bench``). For each of the four models
-it trains once at :data:`reco.train.ORIGINAL_SETTINGS` and once at
-:data:`reco.train.COURSE_DEFAULTS`, in the same process, on the course split
+Run ``make bench`` (or ``python tools/bench.py``). For each of the four models
+it trains once at :data:`reco.train.ORIGINAL_SETTINGS` (with the original L2 of 1e-6) and
+once at :data:`reco.train.COURSE_DEFAULTS` (with the builders' default L2), in
+the same process, on the course split
 of ml-latest-small, and prints one table.
 
 How speed is counted: ``ratings/s`` is the number of training ratings
@@ -26,7 +27,17 @@ import pandas as pd
 
 from reco import data, train
 from reco.constants import SEED
-from reco.split import Split, course_split, encode_ids
+from reco.split import IdEncoder, Split, course_split, encode_ids
+
+#: The L2 penalty of the original course (batches of 64); the builders'
+#: defaults are matched to the course's batches of 2,048.
+ORIGINAL_L2 = 1e-6
+
+#: label -> (training settings, builder keyword arguments).
+SETTINGS = {
+    "original": (train.ORIGINAL_SETTINGS, {"l2": ORIGINAL_L2}),
+    "course": (train.COURSE_DEFAULTS, {}),
+}
 
 MODEL_LABELS = {"v1": "V1", "v2": "V2", "net": "RecommenderNet", "net_v2": "RecommenderNetV2"}
 
@@ -45,9 +56,9 @@ class _EpochTimer(keras.callbacks.Callback):
 def measure(
     name: str,
     split: Split,
-    n_users: int,
-    n_movies: int,
+    encoder: IdEncoder,
     config: train.TrainConfig,
+    builder_kwargs: dict,
     *,
     seed: int = SEED,
 ) -> dict:
@@ -56,9 +67,9 @@ def measure(
     Args:
         name: one of :data:`reco.train.MODEL_NAMES`.
         split: the split to train on (train part) and to test on (test part).
-        n_users: number of users.
-        n_movies: number of movies.
+        encoder: the fitted encoder of the ratings.
         config: the training settings.
+        builder_kwargs: passed to the model builder (``l2=``).
         seed: passed to :func:`reco.train.set_seed`.
 
     Returns:
@@ -68,7 +79,7 @@ def measure(
         ``test MAE`` (stars).
     """
     train.set_seed(seed)
-    model = train.build_model(name, n_users, n_movies, config=config)
+    model = train.build_model(name, encoder, **builder_kwargs)
     timer = _EpochTimer()
     history = train.fit(model, split, config=config, callbacks=[timer])
     seconds = history.attrs["train_seconds"]
@@ -79,7 +90,7 @@ def measure(
         "batch": config.batch_size,
         "epochs": config.epochs,
         "lr": config.lr,
-        "l2": config.l2,
+        "l2": builder_kwargs.get("l2", "default"),
         "seconds": seconds,
         "ratings/s": n * config.epochs / seconds,
         "ratings/s 2+": n * len(later) / sum(later) if later else np.nan,
@@ -97,26 +108,22 @@ def run(
         ratings: a ratings table (``userId``, ``movieId``, ``rating``, ...).
         models: names from :data:`reco.train.MODEL_NAMES`.
         seed: the seed of every run.
-        settings: label -> :class:`reco.train.TrainConfig`, or a function of
-            the model name returning one; default: the original settings,
-            then :func:`reco.train.course_config`.
+        settings: label -> ``(TrainConfig, builder keyword arguments)``;
+            default: :data:`SETTINGS`.
 
     Returns:
         one row per model and setting (columns as :func:`measure`'s keys plus
         ``model``, ``settings`` and ``speedup``, the ratings/s ratio to the
         first setting of the same model).
     """
-    if settings is None:
-        settings = {"original": train.ORIGINAL_SETTINGS, "course": train.course_config}
+    settings = SETTINGS if settings is None else settings
     encoded, encoder = encode_ids(ratings)
     split = course_split(encoded, seed=seed)
     rows = []
     for name in models:
         base = None
-        for label, config in settings.items():
-            if callable(config):
-                config = config(name)
-            row = measure(name, split, encoder.n_users, encoder.n_movies, config, seed=seed)
+        for label, (config, builder_kwargs) in settings.items():
+            row = measure(name, split, encoder, config, builder_kwargs, seed=seed)
             base = row["ratings/s"] if base is None else base
             row = {
                 "model": MODEL_LABELS.get(name, name),
@@ -132,7 +139,7 @@ def format_table(table: pd.DataFrame) -> str:
     """Format :func:`run`'s table as fixed-width text."""
     formats = {
         "lr": "{:g}".format,
-        "l2": "{:g}".format,
+        "l2": lambda v: v if isinstance(v, str) else f"{v:g}",
         "seconds": "{:.1f}".format,
         "ratings/s": "{:,.0f}".format,
         "ratings/s 2+": "{:,.0f}".format,
@@ -145,9 +152,7 @@ def format_table(table: pd.DataFrame) -> str:
 
 def main(argv=None) -> pd.DataFrame:
     """Run the benchmark on ml-latest-small and print the table."""
-    parser = argparse.ArgumentParser(
-        prog="python -m reco.bench", description=__doc__.splitlines()[0]
-    )
+    parser = argparse.ArgumentParser(prog="tools/bench.py", description=__doc__.splitlines()[0])
     parser.add_argument(
         "--models",
         nargs="+",
@@ -158,13 +163,9 @@ def main(argv=None) -> pd.DataFrame:
     args = parser.parse_args(argv)
     ratings = data.load_ratings()
     n_train = len(course_split(encode_ids(ratings)[0]).y_train)
-    print(f"reco.bench: ml-latest-small, course split, {n_train:,} training ratings, seed {SEED}")
-    for label, config in (
-        ("original", train.ORIGINAL_SETTINGS),
-        ("course", train.COURSE_DEFAULTS),
-        ("course, RecommenderNetV2", train.COURSE_DEFAULTS_NET_V2),
-    ):
-        print(f"  {label}: {config}")
+    print(f"bench: ml-latest-small, course split, {n_train:,} training ratings, seed {SEED}")
+    for label, (config, builder_kwargs) in SETTINGS.items():
+        print(f"  {label}: {config}, builders {builder_kwargs or 'at their default L2'}")
     print("  ratings/s = training ratings x epochs / wall time of fit() (graph tracing included);")
     print("  ratings/s 2+ leaves out epoch 1; speedup = ratings/s vs the original settings")
     table = run(ratings, args.models)
