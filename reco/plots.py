@@ -14,11 +14,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from reco._checks import require_columns as _require_columns
+from reco._checks import require_columns
 from reco.constants import (
-    ITEM_COL,
     MAX_RATING,
     MIN_RATING,
+    MOVIE_COL,
     RATING_COL,
     RATING_STEP,
     USER_COL,
@@ -69,7 +69,7 @@ def plot_rating_distribution(
     Returns:
         the Axes, with one bar per possible rating.
     """
-    _require_columns(ratings, [rating_col], "ratings")
+    require_columns(ratings, {rating_col: "rating_col"}, "ratings")
     n_values = int(round((max_rating - min_rating) / step)) + 1
     grid = np.round(min_rating + step * np.arange(n_values), 6)
     counts = (
@@ -92,7 +92,7 @@ def plot_counts(
     bins: int = 40,
     log: bool = True,
     user_col: str = USER_COL,
-    item_col: str = ITEM_COL,
+    movie_col: str = MOVIE_COL,
     ax=None,
 ):
     """Draw a histogram of how many ratings each user, or each movie, has.
@@ -103,26 +103,26 @@ def plot_counts(
 
     Args:
         ratings: a ratings table with ``by`` as a column.
-        by: ``user_col`` to count ratings per user, ``item_col`` per movie.
+        by: ``user_col`` to count ratings per user, ``movie_col`` per movie.
         bins: number of bins.
         log: log-spaced bins and a log x axis; ``False`` for linear ones.
         user_col: column of user ids.
-        item_col: column of movie ids.
+        movie_col: column of movie ids.
         ax: Axes to draw on; default: a new figure.
 
     Returns:
         the Axes; the bar heights add up to the number of users (or movies).
 
     Raises:
-        ValueError: ``by`` is neither ``user_col`` nor ``item_col``.
+        ValueError: ``by`` is neither ``user_col`` nor ``movie_col``.
     """
-    kinds = {user_col: "user", item_col: "movie"}
+    kinds = {user_col: "user", movie_col: "movie"}
     if by not in kinds:
         raise ValueError(
-            f"by must be {user_col!r} (ratings per user) or {item_col!r} (ratings per movie); "
+            f"by must be {user_col!r} (ratings per user) or {movie_col!r} (ratings per movie); "
             f"got {by!r}."
         )
-    _require_columns(ratings, [by], "ratings")
+    require_columns(ratings, {by: "by"}, "ratings")
     counts = ratings.groupby(by).size().to_numpy()
     lo, hi = counts.min(), counts.max()
     if log:
@@ -167,7 +167,7 @@ def plot_history(
     Raises:
         ValueError: ``history`` has no ``metric`` column.
     """
-    _require_columns(history, [metric], "history")
+    require_columns(history, {metric: "metric"}, "history")
     epochs = np.asarray(history.index, dtype=np.float64)
     ax = _axes(ax)
     ax.plot(epochs, history[metric].to_numpy(), marker="o", label="train")
@@ -264,7 +264,7 @@ def plot_metric(
     if not histories:
         raise ValueError("histories is empty; pass {model name: history DataFrame}.")
     for name, history in histories.items():
-        _require_columns(history, [metric], f"history of {name}")
+        require_columns(history, {metric: "metric"}, f"history of {name}")
     ax = _axes(ax)
     epochs = set()
     for name, history in histories.items():
