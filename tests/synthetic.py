@@ -208,34 +208,23 @@ def file_hashes(folder: str | Path) -> dict[str, str]:
 
 
 def build_zip(
-    folder: str | Path | None = None,
-    *,
-    root: str | None = None,
-    exclude: Iterable[str] = (),
-    extra: Mapping[str, bytes] | None = None,
-    compression: int = zipfile.ZIP_DEFLATED,
+    folder: str | Path | None = None, *, extra: Mapping[str, bytes] | None = None
 ) -> bytes:
-    """Zip a data set folder the way GroupLens does: every file under ``<root>/``.
+    """Zip a data set folder the way GroupLens does: every file under ``<folder name>/``.
 
     Args:
         folder: the folder to zip (its files only, no sub-folders); may be None.
-        root: top folder inside the archive; default: the folder's name.
-        exclude: file names to leave out.
         extra: more members, by their exact archive name (e.g. ``"../evil"``),
             stored as given.
-        compression: a ``zipfile`` compression constant.
 
     Returns:
         the bytes of the zip archive.
     """
     buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", compression) as zf:
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         if folder is not None:
-            folder = Path(folder)
-            root = root or folder.name
-            for path in sorted(folder.iterdir()):
-                if path.is_file() and path.name not in set(exclude):
-                    zf.writestr(f"{root}/{path.name}", path.read_bytes())
+            for path in sorted(Path(folder).iterdir()):
+                zf.writestr(f"{Path(folder).name}/{path.name}", path.read_bytes())
         for name, data in (extra or {}).items():
             zf.writestr(zipfile.ZipInfo(name, date_time=(2018, 9, 26, 0, 0, 0)), data)
     return buf.getvalue()
