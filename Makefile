@@ -8,9 +8,10 @@ STAMP  := $(VENV)/.reco-installed
 KERNEL_CONFIG := $(VENV)/etc/ipython/ipython_kernel_config.py
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 
-# A relative RECO_DATA_HOME would break inside notebooks, which run in notebooks/.
+# A relative RECO_DATA_HOME would break inside notebooks, which run in notebooks/: prefix
+# it with this folder, and keep an absolute one as it is ($(abspath) splits spaces).
 ifneq ($(strip $(RECO_DATA_HOME)),)
-export RECO_DATA_HOME := $(abspath $(RECO_DATA_HOME))
+override export RECO_DATA_HOME := $(if $(filter /% ~%,$(firstword $(RECO_DATA_HOME))),$(RECO_DATA_HOME),$(CURDIR)/$(RECO_DATA_HOME))
 endif
 # Quiet TensorFlow's C++ start-up chatter; results are not affected.
 export TF_CPP_MIN_LOG_LEVEL ?= 3
