@@ -45,5 +45,3 @@ DEFAULT_DATASET = "ml-latest-small"
 #: Environment variable that points the package at a folder of data sets.
 DATA_HOME_ENV = "RECO_DATA_HOME"
 
-# TEMPORARY alias while reco/data.py is being rewritten; removed with the rename.
-ITEM_COL = MOVIE_COL

@@ -6,7 +6,8 @@ and the first that holds the data set wins:
 
 1. the ``data_home`` argument,
 2. the ``RECO_DATA_HOME`` environment variable,
-3. the per-user cache folder, ``pooch.os_cache("reco")`` (``~/.cache/reco`` on Linux).
+3. the per-user cache folder, ``platformdirs.user_cache_dir("reco")`` (as
+   ``pooch.os_cache("reco")``: ``~/.cache/reco`` on Linux).
 
 When none holds it, :func:`download` puts it into the first of them. A data home
 that already holds the data set is only ever read. Every problem with the files
@@ -29,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pooch
+import platformdirs
 from filelock import FileLock
 
 from reco.constants import (
@@ -155,7 +156,8 @@ def data_homes(data_home: str | os.PathLike | None = None) -> list[Path]:
         not empty, then the per-user cache folder (duplicates removed).
     """
     out: list[Path] = []
-    for path in (data_home, os.environ.get(DATA_HOME_ENV) or None, pooch.os_cache("reco")):
+    cache = platformdirs.user_cache_dir("reco")
+    for path in (data_home, os.environ.get(DATA_HOME_ENV) or None, cache):
         if path is not None and (path := Path(path).expanduser().absolute()) not in out:
             out.append(path)
     return out
@@ -274,6 +276,8 @@ def download(
 
 def _fetch(spec: DatasetSpec, tmp: Path, progress: bool, timeout: float, looked_in) -> None:
     """Download the zip into ``tmp`` with pooch, check its SHA-256, unzip it to ``tmp/unzipped``."""
+    import pooch  # only when downloading: it imports tqdm.auto, which warns in notebooks
+
     try:
         pooch.retrieve(
             spec.url,
