@@ -44,4 +44,3 @@ DEFAULT_DATASET = "ml-latest-small"
 
 #: Environment variable that points the package at a folder of data sets.
 DATA_HOME_ENV = "RECO_DATA_HOME"
-
