@@ -11,7 +11,22 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import pandas as pd
+
 METADATA_KEY = "reco_result"
+
+#: Columns of ``build/results.csv`` (``make run``): one row per model per notebook,
+#: final test-part numbers only; a column a notebook did not compute stays empty.
+RESULT_COLUMNS = (
+    "model",
+    "notebook",
+    "rmse",
+    "mae",
+    "ndcg_at_10",
+    "precision_at_10",
+    "recall_at_10",
+    "train_seconds",
+)
 
 
 def result_line(model_name: str, metrics: Mapping[str, float]) -> str:
@@ -26,7 +41,8 @@ def show_result(model_name: str, metrics: Mapping[str, float], history=None) -> 
     Args:
         model_name: the name used in the results table, e.g. ``"V2"``.
         metrics: e.g. ``{"rmse": 0.8612, "mae": 0.6598}`` from
-            :func:`reco.train.evaluate`.
+            :func:`reco.train.evaluate`, and/or ranking metrics named as in
+            :data:`RESULT_COLUMNS` (``"ndcg_at_10"``, ...).
         history: the DataFrame from :func:`reco.train.fit`; its
             ``attrs["train_seconds"]``, if present, is recorded (not printed).
     """
@@ -43,3 +59,31 @@ def show_result(model_name: str, metrics: Mapping[str, float], history=None) -> 
         raw=True,
         metadata={METADATA_KEY: record},
     )
+
+
+def read_results(nb) -> list[dict]:
+    """Return the records that :func:`show_result` attached to a notebook's outputs, in order.
+
+    Args:
+        nb: an executed notebook (``nbformat`` node or dict).
+    """
+    found = []
+    for cell in nb["cells"]:
+        for out in cell.get("outputs", []):
+            record = out.get("metadata", {}).get(METADATA_KEY)
+            if record:
+                found.append(dict(record))
+    return found
+
+
+def results_frame(rows) -> pd.DataFrame:
+    """Arrange ``(notebook stem, record)`` pairs as the table of ``build/results.csv``.
+
+    Args:
+        rows: pairs of a notebook's file stem and one record from :func:`read_results`.
+
+    Returns:
+        a DataFrame with exactly :data:`RESULT_COLUMNS`, NaN where a record has no value.
+    """
+    records = [{**record, "notebook": stem} for stem, record in rows]
+    return pd.DataFrame.from_records(records, columns=list(RESULT_COLUMNS))

@@ -23,7 +23,7 @@ import jupytext
 import nbformat
 from nbclient import NotebookClient
 
-from reco.report import METADATA_KEY
+from reco.report import read_results, results_frame
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = ROOT / "notebooks"
@@ -43,16 +43,6 @@ def _execute(nb, timeout: int, kernel_stderr=subprocess.DEVNULL):
     # The kernel's own stderr (TensorFlow's C++ start-up log) is not notebook output.
     client.execute(stderr=kernel_stderr)
     return time.perf_counter() - start
-
-
-def _results(nb) -> list[dict]:
-    found = []
-    for cell in nb.cells:
-        for out in cell.get("outputs", []):
-            record = out.get("metadata", {}).get(METADATA_KEY)
-            if record:
-                found.append(record)
-    return found
 
 
 def _in_place(md: Path, timeout: int) -> float:
@@ -76,7 +66,7 @@ def _to_build(path: Path, out: Path, timeout: int):
     nbformat.write(nb, out / path.name)
     html, _ = HTMLExporter().from_notebook_node(nb)
     (out / path.with_suffix(".html").name).write_text(html, encoding="utf-8")
-    return seconds, _results(nb)
+    return seconds, read_results(nb)
 
 
 def main(argv=None) -> int:
@@ -109,13 +99,25 @@ def main(argv=None) -> int:
         rows += [(path.stem, r) for r in results]
         print(f"executed {path.stem:<32} {seconds:6.1f} s", flush=True)
 
-    print(f"\nExecuted notebooks and HTML are in {args.out}/\n")
-    print(f"{'model':<20} {'test RMSE':>10} {'test MAE':>10} {'training (s)':>13}  notebook")
-    for stem, r in rows:
-        secs = r.get("train_seconds")
-        secs = f"{secs:13.1f}" if secs is not None else f"{'-':>13}"
-        rmse, mae = r.get("rmse", float("nan")), r.get("mae", float("nan"))
-        print(f"{r['model']:<20} {rmse:>10.4f} {mae:>10.4f} {secs}  {stem}")
+    table = results_frame(rows)
+    table.to_csv(args.out / "results.csv", index=False)
+    print(f"\nExecuted notebooks and HTML are in {args.out}/; results in {args.out}/results.csv\n")
+    shown = table.rename(
+        columns={
+            "rmse": "test RMSE",
+            "mae": "test MAE",
+            "ndcg_at_10": "NDCG@10",
+            "train_seconds": "training (s)",
+        }
+    )[["model", "test RMSE", "test MAE", "NDCG@10", "training (s)", "notebook"]]
+    four = "{:.4f}".format
+    formats = {
+        "test RMSE": four,
+        "test MAE": four,
+        "NDCG@10": four,
+        "training (s)": "{:.1f}".format,
+    }
+    print(shown.to_string(index=False, na_rep="-", formatters=formats))
     total = sum(s for _, s in timings)
     print(f"\n{len(timings)} notebooks in {total:.1f} s")
     return 0
