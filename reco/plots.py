@@ -25,10 +25,12 @@ from reco.constants import (
 )
 
 __all__ = [
+    "plot_comparison",
     "plot_counts",
     "plot_histories",
     "plot_history",
     "plot_metric",
+    "plot_movie_map",
     "plot_prediction_distribution",
     "plot_rating_distribution",
 ]
@@ -324,4 +326,74 @@ def plot_prediction_distribution(
     ax.set_xlabel("predicted rating (stars)")
     ax.set_ylabel("number of predictions")
     ax.legend()
+    return ax
+
+
+def plot_comparison(
+    table: pd.DataFrame,
+    metrics=("ndcg", "recall", "precision", "hit_rate"),
+    *,
+    title: str | None = None,
+    ax=None,
+):
+    """Draw a grouped bar chart of ranking metrics, one group per metric, one bar per model.
+
+    Args:
+        table: :func:`reco.evaluate.compare`'s table (index: model names).
+        metrics: the columns to draw; they should share a scale (0 to 1).
+        title: the plot's title; default: ``"Top-k metrics"``.
+        ax: Axes to draw on; default: a new figure.
+
+    Returns:
+        the Axes, with a legend naming the models.
+
+    Raises:
+        ValueError: ``table`` is empty or lacks a metric column.
+    """
+    if table.empty:
+        raise ValueError("the table is empty; pass reco.evaluate.compare(...)'s result.")
+    require_columns(table, {m: "metrics" for m in metrics}, "comparison")
+    ax = _axes(ax)
+    width = 0.8 / len(table)
+    x = np.arange(len(metrics))
+    for i, (name, row) in enumerate(table.iterrows()):
+        values = [float(row[m]) for m in metrics]
+        ax.bar(x + (i - (len(table) - 1) / 2) * width, values, width, label=str(name))
+    ax.set_xticks(x)
+    ax.set_xticklabels(list(metrics))
+    ax.set_ylabel("mean over users")
+    ax.set_title(title if title is not None else "Top-k metrics")
+    ax.legend(fontsize="small", ncols=2)
+    return ax
+
+
+def plot_movie_map(frame: pd.DataFrame, n_labels: int = 25, *, title: str | None = None, ax=None):
+    """Draw movies on their first two principal components, labelling the most rated.
+
+    Args:
+        frame: :func:`reco.similar.movie_map`'s table (``pc1``, ``pc2``,
+            ``n_ratings`` and a title column), most rated first.
+        n_labels: how many of the most rated movies get their title written.
+        title: the plot's title; default: names the explained variance.
+        ax: Axes to draw on; default: a new 9 x 7 inch figure.
+
+    Returns:
+        the Axes.
+    """
+    require_columns(frame, {"pc1": None, "pc2": None, "n_ratings": None}, "movie map")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(9, 7), layout="constrained")
+    size = 4 + 40 * frame["n_ratings"] / frame["n_ratings"].max()
+    ax.scatter(frame["pc1"], frame["pc2"], s=size, alpha=0.35, color="tab:blue")
+    labelled = frame.head(n_labels)
+    text_col = [c for c in frame.columns if c not in ("pc1", "pc2", "n_ratings")][0]
+    for _, row in labelled.iterrows():
+        ax.annotate(str(row[text_col])[:32], (row["pc1"], row["pc2"]), fontsize=7)
+    explained = frame.attrs.get("explained")
+    default = "Movie factors, first two principal components"
+    if explained:
+        default += f" ({explained[0]:.0%} and {explained[1]:.0%} of the variance)"
+    ax.set_title(title if title is not None else default)
+    ax.set_xlabel("first principal component")
+    ax.set_ylabel("second principal component")
     return ax

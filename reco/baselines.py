@@ -1,0 +1,217 @@
+"""Baselines that every recommender must beat, shaped like scikit-learn estimators.
+
+Settings go in the constructor and ``fit(split)`` returns ``self``, so a
+baseline and a Keras model are interchangeable in :func:`reco.evaluate.top_k`,
+:func:`reco.evaluate.ranking_metrics` and :func:`reco.evaluate.compare`.
+Every baseline has ``score_users(users)``, an ``(n_users, n_movies)`` array of
+scores (higher is better); those that predict ratings also have
+``predict(X)``, predicted stars for ``[user, movie]`` rows.
+
+The catalogue is the split's (``split.n_users``, ``split.n_movies``, set by
+:func:`reco.split.course_split` and :func:`reco.split.train_val_test_split`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from reco.constants import SEED
+from reco.split import Split
+
+__all__ = ["BiasBaseline", "DampedMeanBaseline", "PopularityBaseline", "RandomBaseline"]
+
+
+def _catalogue(split: Split) -> tuple[int, int]:
+    if not isinstance(split, Split):
+        raise ValueError(
+            f"fit takes a reco.split.Split; got {type(split).__name__}. "
+            "Fix: split = reco.split.course_split(encoded)."
+        )
+    if split.n_users is not None and split.n_movies is not None:
+        return int(split.n_users), int(split.n_movies)
+    rows = np.concatenate([X for X in (split.X_train, split.X_val, split.X_test) if X is not None])
+    return int(rows[:, 0].max()) + 1, int(rows[:, 1].max()) + 1
+
+
+class _Baseline:
+    """Shared plumbing: the catalogue size and the 'fitted?' check."""
+
+    n_users_: int
+    n_movies_: int
+
+    def _check_fitted(self):
+        if not hasattr(self, "n_movies_"):
+            raise ValueError(
+                f"this {type(self).__name__} is not fitted yet. Fix: call .fit(split) first."
+            )
+
+    def _users(self, users) -> np.ndarray:
+        self._check_fitted()
+        users = np.asarray(users, dtype=np.int64).reshape(-1)
+        if users.size and (users.min() < 0 or users.max() >= self.n_users_):
+            raise ValueError(
+                f"user indices must lie in [0, {self.n_users_ - 1}]; got "
+                f"{users.min()}..{users.max()}. Fix: use the split the baseline was fitted on."
+            )
+        return users
+
+    def _rows(self, X) -> np.ndarray:
+        self._check_fitted()
+        X = np.asarray(X)
+        if X.ndim != 2 or X.shape[1] != 2 or (X.size and not np.issubdtype(X.dtype, np.integer)):
+            raise ValueError(
+                f"X must be integer [user, movie] rows of shape (n, 2); got {X.shape}."
+            )
+        for col, size, kind in ((0, self.n_users_, "user"), (1, self.n_movies_, "movie")):
+            if X.size and (X[:, col].min() < 0 or X[:, col].max() >= size):
+                raise ValueError(f"{kind} indices must lie in [0, {size - 1}].")
+        return X
+
+    def __repr__(self):
+        settings = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.endswith("_"))
+        return f"{type(self).__name__}({settings})"
+
+
+class RandomBaseline(_Baseline):
+    """Recommend movies at random (seeded): the floor every model must clear.
+
+    It teaches what the metrics give for no knowledge at all: with about
+    9,700 candidates, a random top 10 almost never holds a relevant movie.
+
+    Args:
+        seed: the seed; the same seed gives the same scores for a user, whichever
+            other users are scored with it.
+    """
+
+    def __init__(self, seed: int = SEED):
+        self.seed = seed
+
+    def fit(self, split: Split) -> RandomBaseline:
+        """Record the catalogue; return ``self``."""
+        self.n_users_, self.n_movies_ = _catalogue(split)
+        return self
+
+    def score_users(self, users) -> np.ndarray:
+        """Return uniform random scores of shape ``(len(users), n_movies)``."""
+        users = self._users(users)
+        return np.stack(
+            [np.random.default_rng([self.seed, int(u)]).random(self.n_movies_) for u in users]
+        ).reshape(len(users), self.n_movies_)
+
+
+class PopularityBaseline(_Baseline):
+    """Recommend the most-rated movies to everyone.
+
+    It teaches the uncomfortable lesson of top-k evaluation: with no
+    personalisation at all, it is hard to beat. Relevant test movies are
+    mostly popular ones, because popular movies are the ones people rate.
+    """
+
+    def fit(self, split: Split) -> PopularityBaseline:
+        """Count each movie's training ratings; return ``self``."""
+        self.n_users_, self.n_movies_ = _catalogue(split)
+        self.counts_ = np.bincount(split.X_train[:, 1], minlength=self.n_movies_)
+        return self
+
+    def score_users(self, users) -> np.ndarray:
+        """Return each movie's number of training ratings, the same for every user."""
+        users = self._users(users)
+        return np.broadcast_to(self.counts_.astype(np.float64), (len(users), self.n_movies_))
+
+
+class DampedMeanBaseline(_Baseline):
+    """Recommend the movies with the best damped (Bayesian) mean rating.
+
+    ``score = (sum of ratings + damping * global mean) / (n ratings + damping)``:
+    a movie with few ratings is pulled towards the global mean, so one 5-star
+    rating does not put an obscure movie on top. It teaches that a good *rating*
+    predictor is not automatically a good *list* maker: it predicts ratings
+    better than popularity can, yet its lists favour well-liked niche movies.
+
+    Args:
+        damping: how many ratings' worth of the global mean each movie starts with.
+    """
+
+    def __init__(self, damping: float = 10.0):
+        self.damping = damping
+
+    def fit(self, split: Split) -> DampedMeanBaseline:
+        """Compute the damped mean rating of each movie; return ``self``."""
+        if not float(self.damping) >= 0:
+            raise ValueError(f"damping must be zero or positive; got {self.damping!r}.")
+        self.n_users_, self.n_movies_ = _catalogue(split)
+        y = np.asarray(split.y_train, dtype=np.float64)
+        self.global_mean_ = float(y.mean())
+        sums = np.bincount(split.X_train[:, 1], weights=y, minlength=self.n_movies_)
+        counts = np.bincount(split.X_train[:, 1], minlength=self.n_movies_)
+        total = counts + self.damping
+        safe = np.where(total > 0, total, 1.0)
+        self.means_ = np.where(
+            total > 0, (sums + self.damping * self.global_mean_) / safe, self.global_mean_
+        )
+        return self
+
+    def predict(self, X) -> np.ndarray:
+        """Return the damped mean rating of each row's movie, in stars."""
+        return self.means_[self._rows(X)[:, 1]]
+
+    def score_users(self, users) -> np.ndarray:
+        """Return the damped mean rating of every movie, the same for every user."""
+        users = self._users(users)
+        return np.broadcast_to(self.means_, (len(users), self.n_movies_))
+
+
+class BiasBaseline(_Baseline):
+    """Predict ``global mean + user bias + movie bias``: the model with biases and no factors.
+
+    Fitted like Surprise's ``BaselineOnly`` with alternating least squares: a
+    few sweeps in which each movie bias, then each user bias, is set to the
+    regularised mean of what the other terms leave unexplained:
+    ``b_m = sum(r - mu - b_u) / (reg_movie + n_m)`` and
+    ``b_u = sum(r - mu - b_m) / (reg_user + n_u)``.
+    It teaches how much of a rating is "this user rates high" and "this movie
+    is liked" (most of what V2 gains over V1), and it is the missing row of
+    notebook 03's comparison. For one user, its list ranks movies by their bias.
+
+    Args:
+        reg_user: shrinkage of the user biases (Surprise's default: 15).
+        reg_movie: shrinkage of the movie biases (Surprise's default: 10).
+        n_epochs: alternating sweeps (Surprise's default: 10).
+    """
+
+    def __init__(self, reg_user: float = 15.0, reg_movie: float = 10.0, n_epochs: int = 10):
+        self.reg_user = reg_user
+        self.reg_movie = reg_movie
+        self.n_epochs = n_epochs
+
+    def fit(self, split: Split) -> BiasBaseline:
+        """Fit the global mean and the biases on the training part; return ``self``."""
+        if not (float(self.reg_user) >= 0 and float(self.reg_movie) >= 0):
+            raise ValueError("reg_user and reg_movie must be zero or positive.")
+        if isinstance(self.n_epochs, bool) or int(self.n_epochs) < 1:
+            raise ValueError(f"n_epochs must be a positive integer; got {self.n_epochs!r}.")
+        self.n_users_, self.n_movies_ = _catalogue(split)
+        users, movies = split.X_train[:, 0], split.X_train[:, 1]
+        y = np.asarray(split.y_train, dtype=np.float64)
+        self.global_mean_ = mu = float(y.mean())
+        n_u = np.bincount(users, minlength=self.n_users_)
+        n_m = np.bincount(movies, minlength=self.n_movies_)
+        b_u, b_m = np.zeros(self.n_users_), np.zeros(self.n_movies_)
+        den_m, den_u = self.reg_movie + n_m, self.reg_user + n_u
+        for _ in range(int(self.n_epochs)):
+            sums = np.bincount(movies, weights=y - mu - b_u[users], minlength=self.n_movies_)
+            b_m = np.divide(sums, den_m, out=np.zeros(self.n_movies_), where=den_m > 0)
+            sums = np.bincount(users, weights=y - mu - b_m[movies], minlength=self.n_users_)
+            b_u = np.divide(sums, den_u, out=np.zeros(self.n_users_), where=den_u > 0)
+        self.user_bias_, self.movie_bias_ = b_u, b_m
+        return self
+
+    def predict(self, X) -> np.ndarray:
+        """Return ``global mean + user bias + movie bias`` for each row, in stars."""
+        X = self._rows(X)
+        return self.global_mean_ + self.user_bias_[X[:, 0]] + self.movie_bias_[X[:, 1]]
+
+    def score_users(self, users) -> np.ndarray:
+        """Return the predicted rating of every movie for each user."""
+        users = self._users(users)
+        return self.global_mean_ + self.user_bias_[users][:, None] + self.movie_bias_[None, :]

@@ -1,0 +1,474 @@
+"""Judge recommendations as ranked lists: top-k lists for every user, and their metrics.
+
+RMSE scores predicted ratings one at a time; a user sees a *list*. This module
+measures lists, with one protocol for every model and baseline of the course
+(as in Rendle et al. 2020, Microsoft Recommenders and KerasRS: HR and NDCG@10).
+
+The protocol
+------------
+* **Candidates.** For each user, every movie of the catalogue that the user
+  did not rate in the training part of the split.
+* **Relevant.** The user's test-part movies (``part="test"``; validation-part
+  with ``part="val"``) rated at least :data:`RELEVANT_RATING` (4 stars). The
+  metrics are averaged over the users with at least one relevant movie, and
+  ``users`` says how many those are.
+* **Lists.** ``k = 10`` by default, best first, or all the candidates when fewer
+  than ``k`` remain. Ties are broken deterministically: by higher training
+  popularity (number of training ratings), then by smaller movie index.
+* **Excluded.** A list for ``part="test"`` excludes every movie the user has in
+  the other parts of the split: the training part, and the validation part when
+  the split has one. A list for ``part="val"`` excludes the training part.
+* **Users without a list.** A user with relevant movies but no list counts as
+  zero on every metric.
+* **Metrics at k,** per user, then averaged:
+  precision = hits / k; recall = hits / |relevant|; hit rate = 1 if hits > 0;
+  NDCG = DCG / IDCG with DCG = sum over ranks i = 1..k of [i relevant] / log2(i + 1)
+  and IDCG the same sum over the first min(k, |relevant|) ranks;
+  AP@k = sum over i of precision@i * [i relevant] / min(k, |relevant|) (MAP is
+  its mean); MRR = 1 / rank of the first hit, or 0.
+* **Catalogue coverage.** The share of the catalogue that appears in at least
+  one user's list, over all users' lists. The catalogue is the distinct movies
+  over all parts of the split (on the course split, ``encoder.n_movies``).
+
+Scoring
+-------
+:func:`score_users` is the one engine that scores users against the whole
+catalogue, for :func:`top_k` here and for :func:`reco.recommend.recommend`.
+The dot-product models (V1, V2, RecommenderNetV2) are scored with one matrix
+product of the learned embeddings plus the biases: the sigmoid is monotonic,
+so ranking by its input gives the same order as ranking by predicted stars.
+RecommenderNet (an MLP) is called on all user-movie pairs in large batches. A
+baseline from :mod:`reco.baselines` scores itself (its ``score_users``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from reco.constants import DEFAULT_K, MOVIE_IDX_COL, USER_IDX_COL
+from reco.split import Split
+
+__all__ = [
+    "METRICS",
+    "RELEVANT_RATING",
+    "compare",
+    "metrics_by_activity",
+    "popularity_percentile",
+    "rank_scores",
+    "ranking_metrics",
+    "score_users",
+    "top_k",
+]
+
+#: A test movie rated at least this many stars is relevant to its user.
+RELEVANT_RATING = 4.0
+
+#: The ranking metrics :func:`ranking_metrics` returns, in display order.
+METRICS = ("precision", "recall", "ndcg", "map", "hit_rate", "mrr", "coverage")
+
+#: (users x movies) scores computed per call when an MLP scores all pairs.
+_PAIRS_PER_CALL = 1 << 18
+
+
+# --------------------------------------------------------------------------- the split
+
+
+def _parts(split: Split) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    parts = {"train": (split.X_train, split.y_train), "test": (split.X_test, split.y_test)}
+    if split.X_val is not None:
+        parts["val"] = (split.X_val, split.y_val)
+    return parts
+
+
+def _check_part(split: Split, part: str) -> None:
+    if part not in ("val", "test"):
+        raise ValueError(f"part must be 'test' or 'val'; got {part!r}.")
+    if part == "val" and split.X_val is None:
+        raise ValueError(
+            "this split has no validation part. Fix: use reco.split.train_val_test_split, "
+            "or part='test'."
+        )
+
+
+def _sizes(split: Split) -> tuple[int, int]:
+    """Return ``(n_users, n_movies)`` of the encoding the split's rows come from."""
+    if split.n_users is not None and split.n_movies is not None:
+        return int(split.n_users), int(split.n_movies)
+    rows = np.concatenate([X for X, _ in _parts(split).values()])
+    return int(rows[:, 0].max()) + 1, int(rows[:, 1].max()) + 1
+
+
+def _excluded(split: Split, part: str) -> np.ndarray:
+    """Return the ``[user, movie]`` rows that lists for ``part`` must not contain."""
+    parts = _parts(split)
+    keep = ["train"] + (["val"] if part == "test" and "val" in parts else [])
+    return np.concatenate([parts[p][0] for p in keep])
+
+
+def _popularity(split: Split, n_movies: int) -> np.ndarray:
+    """Return the number of training ratings of every movie index."""
+    return np.bincount(split.X_train[:, 1], minlength=n_movies)
+
+
+# --------------------------------------------------------------------------- scoring
+
+
+def _weights(model, name: str) -> np.ndarray | None:
+    try:
+        layer = model.get_layer(name)
+    except ValueError:
+        return None
+    import keras
+
+    return np.asarray(keras.ops.convert_to_numpy(layer.embeddings), dtype=np.float32)
+
+
+def _is_dot_model(model) -> bool:
+    from reco.models import RecommenderNetV2
+
+    if isinstance(model, RecommenderNetV2):
+        return True
+    names = {layer.name for layer in getattr(model, "layers", [])}
+    return "dot" in names and "concat" not in names
+
+
+def score_users(model, users, n_movies: int | None = None) -> np.ndarray:
+    """Score every movie of the catalogue for each of ``users``; higher is better.
+
+    Args:
+        model: a course model from :mod:`reco.models` (trained), or a fitted
+            baseline from :mod:`reco.baselines` (anything with ``score_users``).
+        users: int array of shape ``(n,)``: encoded user indices.
+        n_movies: the size of the catalogue; default: the model's.
+
+    Returns:
+        float array of shape ``(n, n_movies)``. For the dot-product models it is
+        the score before the sigmoid (``u . m + b_u + b_m``), which ranks the
+        movies exactly as the predicted stars do; for RecommenderNet, the
+        predicted stars; for a baseline, its own score.
+
+    Raises:
+        ValueError: a user index is outside the model, or ``n_movies`` differs
+            from the model's.
+    """
+    users = np.asarray(users, dtype=np.int64).reshape(-1)
+    if hasattr(model, "score_users"):
+        scores = np.asarray(model.score_users(users))
+    else:
+        scores = _score_keras(model, users)
+    if n_movies is not None and scores.shape[1] != n_movies:
+        raise ValueError(
+            f"the model scores {scores.shape[1]} movies but the catalogue has {n_movies}. "
+            "Fix: evaluate a model built with the encoder of this split."
+        )
+    return scores
+
+
+def _score_keras(model, users: np.ndarray) -> np.ndarray:
+    from reco.models import embedding_sizes
+    from reco.train import predict_ratings
+
+    n_users, n_movies = embedding_sizes(model)
+    if users.size and (users.min() < 0 or users.max() >= n_users):
+        raise ValueError(
+            f"user indices must lie in [0, {n_users - 1}] for this model; got "
+            f"{users.min()}..{users.max()}. Fix: pass the encoder/split the model was built with."
+        )
+    if _is_dot_model(model):
+        U, M = _weights(model, "user_embedding"), _weights(model, "movie_embedding")
+        scores = U[users] @ M.T
+        user_bias, movie_bias = _weights(model, "user_bias"), _weights(model, "movie_bias")
+        if user_bias is not None:
+            scores += user_bias[users] + movie_bias[:, 0]
+        return scores
+    # Any other model (RecommenderNet's MLP): all user-movie pairs, in large batches.
+    scores = np.empty((len(users), n_movies), dtype=np.float32)
+    per_call = max(1, _PAIRS_PER_CALL // n_movies)
+    movies = np.arange(n_movies, dtype=np.int32)
+    for start in range(0, len(users), per_call):
+        chunk = users[start : start + per_call]
+        X = np.column_stack([np.repeat(chunk, n_movies), np.tile(movies, len(chunk))])
+        scores[start : start + len(chunk)] = predict_ratings(model, X).reshape(len(chunk), -1)
+    return scores
+
+
+def rank_scores(scores: np.ndarray, k: int, tie_rank: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Return the best ``k`` entries of each row of ``scores``, ties broken by ``tie_rank``.
+
+    Entries equal to ``-inf`` are excluded candidates and never returned.
+
+    Args:
+        scores: float array of shape ``(n, m)``.
+        k: list length, at least 1.
+        tie_rank: int array of shape ``(m,)``: among equal scores, the smaller
+            ``tie_rank`` comes first (all distinct).
+
+    Returns:
+        ``(rows, cols, ranks)``: int arrays of equal length, sorted by row then
+        rank; ``ranks`` run from 1 to at most ``k`` within each row.
+    """
+    n, m = scores.shape
+    if n == 0 or m == 0:
+        empty = np.empty(0, dtype=np.int64)
+        return empty, empty, empty
+    kk = min(k, m)
+    # The kk best of each row, unordered; ties at the k-th score may be left out here.
+    best = np.argpartition(scores, m - kk, axis=1)[:, m - kk :]
+    threshold = np.take_along_axis(scores, best, axis=1).min(axis=1)
+    at_least = (scores >= threshold[:, None]).sum(axis=1)
+    tied = (at_least > kk) | (threshold == -np.inf)
+    rows = [np.repeat(np.flatnonzero(~tied), kk), best[~tied].reshape(-1)]
+    if tied.any():  # rows with ties at the k-th score, or fewer than k candidates
+        slow = np.flatnonzero(tied)
+        sub = scores[slow]
+        r, c = np.nonzero((sub >= threshold[slow, None]) & (sub > -np.inf))
+        rows = [np.concatenate([rows[0], slow[r]]), np.concatenate([rows[1], c])]
+    rows, cols = rows
+    order = np.lexsort((tie_rank[cols], -scores[rows, cols], rows))
+    rows, cols = rows[order], cols[order]
+    starts = np.searchsorted(rows, rows, side="left")
+    ranks = np.arange(len(rows)) - starts + 1
+    keep = ranks <= k
+    return rows[keep], cols[keep], ranks[keep]
+
+
+def top_k(model, split: Split, k: int = DEFAULT_K, part: str = "test") -> pd.DataFrame:
+    """Recommend ``k`` movies to every user with training ratings, following the protocol.
+
+    Args:
+        model: a trained course model, or a fitted baseline from :mod:`reco.baselines`.
+        split: the split the model was trained on (its training part).
+        k: list length, at least 1.
+        part: ``"test"`` (lists exclude the training and validation parts) or
+            ``"val"`` (lists exclude the training part).
+
+    Returns:
+        a DataFrame with columns ``user`` and ``movie`` (encoded indices),
+        ``rank`` (1..k, best first) and ``score`` (the ranking score, see
+        :func:`score_users`): min(k, candidates) rows per user, sorted by user
+        then rank.
+
+    Raises:
+        ValueError: a bad ``k`` or ``part``, or a model built for another encoding.
+    """
+    from reco._checks import check_count
+
+    k = check_count(k, "k")
+    _check_part(split, part)
+    n_users, n_movies = _sizes(split)
+    users = np.unique(split.X_train[:, 0])
+    scores = np.array(score_users(model, users, n_movies), dtype=np.float32)
+    excluded = _excluded(split, part)
+    row_of = np.full(n_users, -1)
+    row_of[users] = np.arange(len(users))
+    rows = row_of[excluded[:, 0]]
+    seen = rows >= 0
+    scores[rows[seen], excluded[seen, 1]] = -np.inf
+    popularity = _popularity(split, n_movies)
+    tie_rank = np.empty(n_movies, dtype=np.int64)
+    tie_rank[np.lexsort((np.arange(n_movies), -popularity))] = np.arange(n_movies)
+    r, c, ranks = rank_scores(scores, k, tie_rank)
+    return pd.DataFrame(
+        {
+            USER_IDX_COL: users[r].astype(np.int64),
+            MOVIE_IDX_COL: c.astype(np.int64),
+            "rank": ranks.astype(np.int64),
+            "score": scores[r, c],
+        }
+    )
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+def _relevant(split: Split, part: str) -> pd.DataFrame:
+    X, y = _parts(split)[part]
+    keep = np.asarray(y) >= RELEVANT_RATING
+    return pd.DataFrame({USER_IDX_COL: X[keep, 0], MOVIE_IDX_COL: X[keep, 1]})
+
+
+def _catalogue(split: Split) -> int:
+    return len(np.unique(np.concatenate([X[:, 1] for X, _ in _parts(split).values()])))
+
+
+def _check_recs(recs: pd.DataFrame) -> None:
+    from reco._checks import require_columns
+
+    require_columns(recs, {USER_IDX_COL: None, MOVIE_IDX_COL: None, "rank": None}, "recs")
+
+
+def _per_user(recs: pd.DataFrame, split: Split, k: int, part: str) -> pd.DataFrame:
+    """Return one row per user with relevant movies: every metric but coverage."""
+    _check_recs(recs)
+    _check_part(split, part)
+    relevant = _relevant(split, part)
+    n_relevant = relevant.groupby(USER_IDX_COL).size().rename("n_relevant")
+    lists = recs.loc[recs["rank"] <= k, [USER_IDX_COL, MOVIE_IDX_COL, "rank"]]
+    lists = lists[lists[USER_IDX_COL].isin(n_relevant.index)]
+    lists = lists.sort_values([USER_IDX_COL, "rank"], kind="stable")
+    hit = lists.merge(relevant.assign(hit=1.0), on=[USER_IDX_COL, MOVIE_IDX_COL], how="left")[
+        "hit"
+    ].fillna(0.0)
+    hit = hit.to_numpy()
+    user = lists[USER_IDX_COL].to_numpy()
+    rank = lists["rank"].to_numpy(dtype=np.float64)
+    hits_so_far = pd.Series(hit).groupby(user).cumsum().to_numpy()
+    frame = pd.DataFrame(
+        {
+            USER_IDX_COL: user,
+            "hit": hit,
+            "dcg": hit / np.log2(rank + 1),
+            "ap": hit * hits_so_far / rank,
+            "rr": np.where(hit > 0, 1.0 / rank, 0.0),
+        }
+    )
+    sums = frame.groupby(USER_IDX_COL).agg(
+        hits=("hit", "sum"), dcg=("dcg", "sum"), ap=("ap", "sum"), rr=("rr", "max")
+    )
+    out = sums.reindex(n_relevant.index, fill_value=0.0).join(n_relevant)
+    discounts = np.cumsum(1.0 / np.log2(np.arange(2, k + 2)))
+    cap = np.minimum(out["n_relevant"].to_numpy(), k)
+    return pd.DataFrame(
+        {
+            "precision": out["hits"] / k,
+            "recall": out["hits"] / out["n_relevant"],
+            "ndcg": out["dcg"] / discounts[cap - 1],
+            "map": out["ap"] / cap,
+            "hit_rate": (out["hits"] > 0).astype(np.float64),
+            "mrr": out["rr"],
+        },
+        index=out.index,
+    )
+
+
+def ranking_metrics(
+    recs: pd.DataFrame, split: Split, k: int = DEFAULT_K, part: str = "test"
+) -> dict[str, float]:
+    """Score top-k lists against the relevant movies of ``part``, as the protocol says.
+
+    Args:
+        recs: lists as :func:`top_k` returns them (columns ``user``, ``movie``, ``rank``).
+        split: the split whose ``part`` holds the relevant movies.
+        k: list length; ranks above ``k`` are ignored.
+        part: ``"test"`` or ``"val"``.
+
+    Returns:
+        a dict with ``precision``, ``recall``, ``ndcg``, ``map``, ``hit_rate``,
+        ``mrr`` (means over users with a relevant movie), ``coverage`` (share of
+        the catalogue in at least one list) and ``users`` (how many users the
+        means are over).
+    """
+    from reco._checks import check_count
+
+    k = check_count(k, "k")
+    per_user = _per_user(recs, split, k, part)
+    out = {name: float(per_user[name].mean()) if len(per_user) else 0.0 for name in METRICS[:-1]}
+    listed = recs.loc[recs["rank"] <= k, MOVIE_IDX_COL].nunique()
+    out["coverage"] = float(listed / _catalogue(split))
+    out["users"] = len(per_user)
+    return out
+
+
+def popularity_percentile(recs: pd.DataFrame, split: Split, k: int = DEFAULT_K) -> float:
+    """Return the mean popularity percentile of the recommended movies (popularity bias).
+
+    A movie's percentile is the share of the catalogue with fewer training
+    ratings than it has (0 for the least rated, near 100 for the most rated).
+    Recommending the most-rated movies gives about 100.
+
+    Args:
+        recs: lists as :func:`top_k` returns them.
+        split: the split the lists were made from.
+        k: list length; ranks above ``k`` are ignored.
+
+    Returns:
+        the mean, over every (user, movie) of the lists, in percent.
+    """
+    _check_recs(recs)
+    _, n_movies = _sizes(split)
+    counts = _popularity(split, n_movies)
+    percentile = 100.0 * np.searchsorted(np.sort(counts), counts, side="left") / n_movies
+    listed = recs.loc[recs["rank"] <= k, MOVIE_IDX_COL].to_numpy()
+    return float(percentile[listed].mean()) if listed.size else float("nan")
+
+
+def metrics_by_activity(
+    recs: pd.DataFrame,
+    split: Split,
+    k: int = DEFAULT_K,
+    part: str = "test",
+    bins=(0, 20, 100, np.inf),
+) -> pd.DataFrame:
+    """Split the ranking metrics by how many training ratings the users have.
+
+    Args:
+        recs: lists as :func:`top_k` returns them.
+        split: the split the lists were made from.
+        k: list length.
+        part: ``"test"`` or ``"val"``.
+        bins: edges of the activity bins: ``(0, 20, 100, inf)`` gives users
+            with 1-20, 21-100 and more than 100 training ratings.
+
+    Returns:
+        a DataFrame indexed by the bin (``"1-20"``, ``"21-100"``, ``"> 100"``)
+        with a ``users`` column and the per-user metrics averaged in each bin.
+    """
+    per_user = _per_user(recs, split, k, part)
+    activity = np.bincount(split.X_train[:, 0], minlength=_sizes(split)[0])[per_user.index]
+    edges = list(bins)
+    labels = [
+        f"> {int(lo)}" if np.isinf(hi) else f"{int(lo) + 1}-{int(hi)}"
+        for lo, hi in zip(edges[:-1], edges[1:], strict=True)
+    ]
+    group = pd.Series(
+        pd.cut(activity, edges, labels=labels, right=True),
+        name="training ratings",
+        index=per_user.index,
+    )
+    table = per_user.groupby(group, observed=False).mean()
+    table.insert(0, "users", per_user.groupby(group, observed=False).size())
+    return table
+
+
+def compare(
+    models: Mapping[str, object], split: Split, k: int = DEFAULT_K, part: str = "test"
+) -> pd.DataFrame:
+    """Compare models and baselines on ratings and on lists: one row per model.
+
+    Args:
+        models: name -> a trained course model or a fitted baseline.
+        split: the split they were trained on.
+        k: list length.
+        part: ``"test"`` or ``"val"``.
+
+    Returns:
+        a DataFrame indexed by model name with the columns ``rmse`` and ``mae``
+        (empty for a baseline that predicts no ratings), every ranking metric
+        of :func:`ranking_metrics`, ``popularity`` (:func:`popularity_percentile`)
+        and ``users``.
+    """
+    from reco.metrics import rmse_mae
+
+    X, y = _parts(split)[part] if part in _parts(split) else (None, None)
+    _check_part(split, part)
+    rows = {}
+    for name, model in models.items():
+        row = {"rmse": np.nan, "mae": np.nan}
+        if hasattr(model, "predict"):
+            if hasattr(model, "score_users"):  # a baseline that predicts ratings
+                row.update(rmse_mae(y, model.predict(X)))
+            else:
+                from reco.train import evaluate
+
+                row.update(evaluate(model, split, part=part))
+        recs = top_k(model, split, k=k, part=part)
+        scores = ranking_metrics(recs, split, k=k, part=part)
+        users = scores.pop("users")
+        row.update(scores)
+        row["popularity"] = popularity_percentile(recs, split, k=k)
+        row["users"] = users
+        rows[name] = row
+    return pd.DataFrame.from_dict(rows, orient="index")
