@@ -39,6 +39,12 @@ product of the learned embeddings plus the biases: the sigmoid is monotonic,
 so ranking by its input gives the same order as ranking by predicted stars.
 RecommenderNet (an MLP) is called on all user-movie pairs in large batches. A
 baseline from :mod:`reco.baselines` scores itself (its ``score_users``).
+:func:`rank_scores` then keeps the best ``k`` with the protocol's tie-break.
+
+:func:`reco.recommend.recommend` uses the same scoring and tie-break but
+differs on purpose in what it excludes: it drops *every* movie the user has
+rated (the product: never recommend what they have seen), whereas :func:`top_k`
+excludes what the protocol says, so that the test part's movies stay candidates.
 """
 
 from __future__ import annotations
@@ -60,6 +66,7 @@ __all__ = [
     "rank_scores",
     "ranking_metrics",
     "score_users",
+    "tie_order",
     "top_k",
 ]
 
@@ -195,6 +202,23 @@ def _score_keras(model, users: np.ndarray) -> np.ndarray:
     return scores
 
 
+def tie_order(popularity) -> np.ndarray:
+    """Return each movie's place in the tie-break order: more popular first, then smaller index.
+
+    Args:
+        popularity: int array of shape ``(n_movies,)``: ratings per movie.
+
+    Returns:
+        int array of shape ``(n_movies,)``, a permutation of ``0..n_movies-1``;
+        the ``tie_rank`` that :func:`rank_scores` takes.
+    """
+    popularity = np.asarray(popularity)
+    order = np.lexsort((np.arange(len(popularity)), -popularity))
+    tie_rank = np.empty(len(popularity), dtype=np.int64)
+    tie_rank[order] = np.arange(len(popularity))
+    return tie_rank
+
+
 def rank_scores(scores: np.ndarray, k: int, tie_rank: np.ndarray) -> tuple[np.ndarray, ...]:
     """Return the best ``k`` entries of each row of ``scores``, ties broken by ``tie_rank``.
 
@@ -267,10 +291,7 @@ def top_k(model, split: Split, k: int = DEFAULT_K, part: str = "test") -> pd.Dat
     rows = row_of[excluded[:, 0]]
     seen = rows >= 0
     scores[rows[seen], excluded[seen, 1]] = -np.inf
-    popularity = _popularity(split, n_movies)
-    tie_rank = np.empty(n_movies, dtype=np.int64)
-    tie_rank[np.lexsort((np.arange(n_movies), -popularity))] = np.arange(n_movies)
-    r, c, ranks = rank_scores(scores, k, tie_rank)
+    r, c, ranks = rank_scores(scores, k, tie_order(_popularity(split, n_movies)))
     return pd.DataFrame(
         {
             USER_IDX_COL: users[r].astype(np.int64),

@@ -8,9 +8,14 @@ bias alone, the part of the score that is the same for every user, to show
 what in a list is personal.
 
 All three return a DataFrame indexed by ``rank`` (1, 2, ...) and break ties
-deterministically (:func:`rated_by` by how many ratings the movie has, most
-first, then all by ``movieId``, smallest first), so the same model always
-gives the same list.
+deterministically by how many ratings the movie has in ``ratings`` (most
+first), then by ``movieId`` (smallest first), so the same model always gives
+the same list. :func:`recommend` and :func:`by_movie_bias` score and rank with
+the engine of :mod:`reco.evaluate` (:func:`reco.evaluate.score_users` and
+:func:`reco.evaluate.rank_scores`). They differ from
+:func:`reco.evaluate.top_k` on purpose in what they exclude: here every movie
+the user has rated is dropped (a product never recommends what you have
+seen); ``top_k`` excludes only what the evaluation protocol says.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from reco.constants import (
     TITLE_COL,
     USER_COL,
 )
+from reco.evaluate import rank_scores, score_users, tie_order
 from reco.models import embedding_sizes
 from reco.split import check_id_dtype
 from reco.train import predict_ratings
@@ -120,11 +126,13 @@ def recommend(
     """Recommend the ``k`` movies with the highest predicted rating for one user.
 
     Every movie the encoder knows is scored with
-    :func:`reco.train.predict_ratings` (stars, for any course model); movies
+    :func:`reco.evaluate.score_users` (for the dot-product models, the score
+    before the sigmoid, which ranks exactly as the predicted stars do); movies
     the user rated in ``ratings`` are dropped unless ``exclude_rated=False``.
 
     Args:
-        model: a trained model from :mod:`reco.models`.
+        model: a trained model from :mod:`reco.models`, or a fitted baseline
+            from :mod:`reco.baselines` (its ``prediction_col`` is then its score).
         encoder: the :class:`reco.split.IdEncoder` the model was trained with.
         ratings: the ratings table whose rated movies are excluded (pass all
             ratings, not only the training part), with ``user_col`` and ``movie_col``.
@@ -136,20 +144,25 @@ def recommend(
     Returns:
         a DataFrame indexed by ``rank`` from 1 with columns ``movie_col`` (int),
         ``title_col``, ``genres_col`` and ``prediction_col`` (float32, stars),
-        sorted by prediction (highest first), ties by ``movie_col`` (smallest first).
+        sorted by prediction (highest first), ties by number of ratings in
+        ``ratings`` (most first), then by ``movie_col`` (smallest first).
 
     Raises:
         ValueError: the encoder does not know ``user_id``, ``k < 1``, or a
             column is missing.
     """
     k = check_count(k, "k")
-    movie_idx, movie_ids = _candidates(
-        model, encoder, ratings, user_id, exclude_rated, user_col, movie_col
+    movie_idx = _candidates(model, encoder, ratings, user_id, exclude_rated, user_col, movie_col)
+    user_idx = int(encoder.encode_users([user_id])[0])
+    scores = score_users(model, [user_idx], encoder.n_movies)[0]
+    best = _rank(encoder, ratings, movie_idx, scores, k, movie_col)
+    if hasattr(model, "score_users"):  # a baseline: its score is what it predicts
+        predicted = scores[best].astype(np.float32)
+    else:
+        predicted = predict_ratings(model, np.column_stack([np.full_like(best, user_idx), best]))
+    return _table(
+        encoder, best, predicted, movies, prediction_col, movie_col, title_col, genres_col
     )
-    user_idx = encoder.encode_users([user_id])[0]
-    X = np.stack([np.full_like(movie_idx, user_idx), movie_idx], axis=1)
-    scores = predict_ratings(model, X) if len(X) else np.empty(0, dtype=np.float32)
-    return _top(movie_ids, scores, k, movies, prediction_col, movie_col, title_col, genres_col)
 
 
 def by_movie_bias(
@@ -188,7 +201,7 @@ def by_movie_bias(
         a DataFrame indexed by ``rank`` from 1 with columns ``movie_col`` (int),
         ``title_col``, ``genres_col`` and ``"movie_bias"`` (float32, in the
         units of the model's score before the sigmoid), sorted by bias
-        (largest first), ties by ``movie_col`` (smallest first).
+        (largest first), ties by number of ratings, then by ``movie_col``.
 
     Raises:
         ValueError: the model has no movie bias (V1, RecommenderNet), the
@@ -205,17 +218,18 @@ def by_movie_bias(
             "RecommenderNetV2 learn a movie bias. Fix: pass one of those models."
         )
     bias = np.asarray(keras.ops.convert_to_numpy(layer.embeddings), dtype=np.float32).reshape(-1)
-    movie_idx, movie_ids = _candidates(
-        model, encoder, ratings, user_id, exclude_rated, user_col, movie_col
-    )
-    return _top(
-        movie_ids, bias[movie_idx], k, movies, MOVIE_BIAS_COL, movie_col, title_col, genres_col
+    movie_idx = _candidates(model, encoder, ratings, user_id, exclude_rated, user_col, movie_col)
+    best = _rank(encoder, ratings, movie_idx, bias, k, movie_col)
+    return _table(
+        encoder, best, bias[best], movies, MOVIE_BIAS_COL, movie_col, title_col, genres_col
     )
 
 
 def _candidates(model, encoder, ratings, user_id, exclude_rated, user_col, movie_col):
-    """Return the indices and raw ids of the movies to score for ``user_id``."""
-    sizes = embedding_sizes(model)
+    """Return the indices of the movies to score for ``user_id``."""
+    sizes = (
+        (model.n_users_, model.n_movies_) if hasattr(model, "n_movies_") else embedding_sizes(model)
+    )
     if sizes != (encoder.n_users, encoder.n_movies):
         raise ValueError(
             f"the model was built for {sizes[0]} users and {sizes[1]} movies, but the encoder "
@@ -237,14 +251,21 @@ def _candidates(model, encoder, ratings, user_id, exclude_rated, user_col, movie
         check_id_dtype(encoder.users, ratings[user_col], f"ratings[{user_col!r}]")
         check_id_dtype(encoder.movies, ratings[movie_col], f"ratings[{movie_col!r}]")
         seen = ratings.loc[ratings[user_col] == user_id, movie_col].to_numpy()
-        keep = ~np.isin(movie_ids, seen)
-        movie_idx, movie_ids = movie_idx[keep], movie_ids[keep]
-    return movie_idx, movie_ids
+        movie_idx = movie_idx[~np.isin(movie_ids, seen)]
+    return movie_idx
 
 
-def _top(movie_ids, scores, k, movies, score_col, movie_col, title_col, genres_col):
-    """Return the ``k`` best-scored movies with titles, ties by ``movie_col`` (smallest first)."""
-    scored = pd.DataFrame({movie_col: movie_ids, score_col: scores})
-    top = scored.sort_values([score_col, movie_col], ascending=[False, True], kind="stable")
-    out = _with_titles(top.head(k).reset_index(drop=True), movies, movie_col, title_col, genres_col)
+def _rank(encoder, ratings, movie_idx, scores, k, movie_col) -> np.ndarray:
+    """Return the indices of the ``k`` best candidates, ties by popularity in ``ratings``, then index."""
+    candidates = np.full(encoder.n_movies, -np.inf, dtype=np.float32)
+    candidates[movie_idx] = np.asarray(scores, dtype=np.float32)[movie_idx]
+    popularity = ratings[movie_col].value_counts().reindex(encoder.movies.classes_, fill_value=0)
+    _, best, _ = rank_scores(candidates[None, :], k, tie_order(popularity.to_numpy()))
+    return best
+
+
+def _table(encoder, best, values, movies, score_col, movie_col, title_col, genres_col):
+    """Return the ranked movies with their titles and genres and ``score_col``."""
+    top = pd.DataFrame({movie_col: encoder.decode_movies(best), score_col: values})
+    out = _with_titles(top, movies, movie_col, title_col, genres_col)
     return out[[movie_col, title_col, genres_col, score_col]]
