@@ -175,8 +175,10 @@ def score_users(model, users, n_movies: int | None = None) -> np.ndarray:
 
 
 def _score_keras(model, users: np.ndarray) -> np.ndarray:
+    import keras
+
     from reco.models import embedding_sizes
-    from reco.train import predict_ratings
+    from reco.train import to_inputs
 
     n_users, n_movies = embedding_sizes(model)
     if users.size and (users.min() < 0 or users.max() >= n_users):
@@ -185,20 +187,22 @@ def _score_keras(model, users: np.ndarray) -> np.ndarray:
             f"{users.min()}..{users.max()}. Fix: pass the encoder/split the model was built with."
         )
     if _is_dot_model(model):
-        U, M = _weights(model, "user_embedding"), _weights(model, "movie_embedding")
-        scores = U[users] @ M.T
+        U, M = _weights(model, "user_embedding")[users], _weights(model, "movie_embedding")
         user_bias, movie_bias = _weights(model, "user_bias"), _weights(model, "movie_bias")
-        if user_bias is not None:
-            scores += user_bias[users] + movie_bias[:, 0]
-        return scores
-    # Any other model (RecommenderNet's MLP): all user-movie pairs, in large batches.
+        if user_bias is not None:  # [u, b_u, 1] . [m, 1, b_m] = u . m + b_u + b_m, one product
+            U = np.hstack([U, user_bias[users], np.ones((len(users), 1), np.float32)])
+            M = np.hstack([M, np.ones((len(M), 1), np.float32), movie_bias])
+        return U @ M.T
+    # Any other model (RecommenderNet's MLP): all user-movie pairs, in large batches,
+    # calling the model directly (its output, the predicted stars, ranks the movies).
     scores = np.empty((len(users), n_movies), dtype=np.float32)
     per_call = max(1, _PAIRS_PER_CALL // n_movies)
     movies = np.arange(n_movies, dtype=np.int32)
     for start in range(0, len(users), per_call):
         chunk = users[start : start + per_call]
         X = np.column_stack([np.repeat(chunk, n_movies), np.tile(movies, len(chunk))])
-        scores[start : start + len(chunk)] = predict_ratings(model, X).reshape(len(chunk), -1)
+        out = keras.ops.convert_to_numpy(model(to_inputs(model, X), training=False))
+        scores[start : start + len(chunk)] = out.reshape(len(chunk), n_movies)
     return scores
 
 
@@ -284,7 +288,9 @@ def top_k(model, split: Split, k: int = DEFAULT_K, part: str = "test") -> pd.Dat
     _check_part(split, part)
     n_users, n_movies = _sizes(split)
     users = np.unique(split.X_train[:, 0])
-    scores = np.array(score_users(model, users, n_movies), dtype=np.float32)
+    scores = score_users(model, users, n_movies)
+    if scores.dtype != np.float32 or not scores.flags.writeable:
+        scores = np.array(scores, dtype=np.float32)
     excluded = _excluded(split, part)
     row_of = np.full(n_users, -1)
     row_of[users] = np.arange(len(users))

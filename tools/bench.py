@@ -150,6 +150,53 @@ def format_table(table: pd.DataFrame) -> str:
     return table.to_string(index=False, formatters=formats)
 
 
+def ranking_speed(ratings: pd.DataFrame, *, repeats: int = 5, seed: int = SEED) -> pd.DataFrame:
+    """Time top-10 lists for every user and the full ranking-metric set, per model.
+
+    Each model is trained once at the course defaults; then
+    :func:`reco.evaluate.top_k` (all users, k=10, part="test") and
+    :func:`reco.evaluate.ranking_metrics` plus
+    :func:`reco.evaluate.popularity_percentile` are each timed ``repeats``
+    times, and the median is reported (the first call includes warm-up).
+
+    Returns:
+        one row per model: ``users``, ``top-10 s``, ``metrics s`` and ``NDCG@10``.
+    """
+    from statistics import median
+
+    from reco import baselines, evaluate
+
+    encoded, encoder = encode_ids(ratings)
+    split = course_split(encoded, seed=seed)
+    models = {"popularity": baselines.PopularityBaseline().fit(split)}
+    for name in ("v2", "net"):
+        train.set_seed(seed)
+        models[MODEL_LABELS[name]], _ = train.train_model(name, split, encoder)
+    rows = []
+    for label, model in models.items():
+        times, recs = [], None
+        for _ in range(repeats):
+            start = time.perf_counter()
+            recs = evaluate.top_k(model, split)
+            times.append(time.perf_counter() - start)
+        metric_times, scores = [], None
+        for _ in range(repeats):
+            start = time.perf_counter()
+            scores = evaluate.ranking_metrics(recs, split)
+            evaluate.popularity_percentile(recs, split)
+            metric_times.append(time.perf_counter() - start)
+        rows.append(
+            {
+                "model": label,
+                "users": recs["user"].nunique(),
+                "top-10 s": median(times),
+                "metrics s": median(metric_times),
+                "NDCG@10": scores["ndcg"],
+            }
+        )
+    return pd.DataFrame(rows)
+
+
 def main(argv=None) -> pd.DataFrame:
     """Run the benchmark on ml-latest-small and print the table."""
     parser = argparse.ArgumentParser(prog="tools/bench.py", description=__doc__.splitlines()[0])
@@ -160,8 +207,31 @@ def main(argv=None) -> pd.DataFrame:
         default=list(train.MODEL_NAMES),
         help="models to measure (default: all)",
     )
+    parser.add_argument(
+        "--only", choices=("training", "ranking"), help="run one part of the benchmark"
+    )
     args = parser.parse_args(argv)
     ratings = data.load_ratings()
+    if args.only != "training":
+        print("Ranking: top-10 lists for every user and the full metric set (median of 5)")
+        speed = ranking_speed(ratings)
+        print(
+            speed.to_string(
+                index=False,
+                formatters={
+                    "top-10 s": "{:.3f}".format,
+                    "metrics s": "{:.3f}".format,
+                    "NDCG@10": "{:.4f}".format,
+                },
+            )
+        )
+        v2 = speed.set_index("model").loc["V2"]
+        print(
+            f"V2: top-10 for {int(v2['users'])} users in {v2['top-10 s']:.3f} s (goal <= 0.1 s), "
+            f"metrics in {v2['metrics s']:.3f} s (goal <= 1 s)\n"
+        )
+        if args.only == "ranking":
+            return speed
     n_train = len(course_split(encode_ids(ratings)[0]).y_train)
     print(f"bench: ml-latest-small, course split, {n_train:,} training ratings, seed {SEED}")
     for label, (config, builder_kwargs) in SETTINGS.items():
