@@ -1,0 +1,194 @@
+"""Tests of reco.similar and its two plots, on a tiny V1 whose movie factors are set by hand.
+
+No model is trained: the movie embedding is overwritten with vectors whose
+cosine and dot-product neighbours are worked out in the comments.
+"""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+from reco import models, plots  # noqa: E402
+from reco.baselines import PopularityBaseline  # noqa: E402
+from reco.similar import movie_factors, movie_map, similar_movies  # noqa: E402
+from reco.split import Split, encode_ids  # noqa: E402
+
+MOVIE_IDS = [10, 20, 30, 40, 50, 60]
+#: Number of ratings of each movie in RATINGS.
+N_RATINGS = {10: 3, 20: 3, 30: 1, 40: 2, 50: 1, 60: 2}
+#: Movie factors, in the encoder's order (ids sorted). Seen from movie 10 = [1, 0]:
+#:   20 = [10, 1]:   cosine 10 / sqrt(101) = 0.99504, dot 10 (long vector, small angle)
+#:   30 = [1, 0.01]: cosine 1 / sqrt(1.0001) = 0.99995, dot 1 (short vector, tiny angle)
+#:   40 = [0, 1] and 60 = [0, 2]: cosine 0, dot 0 (a tie: the smaller id first)
+#:   50 = [-1, 0]:   cosine -1, dot -1
+FACTORS = np.array([[1, 0], [10, 1], [1, 0.01], [0, 1], [-1, 0], [0, 2]], dtype=np.float32)
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+@pytest.fixture(scope="module")
+def ratings():
+    rows = [(u, m) for m, n in N_RATINGS.items() for u in range(1, n + 1)]
+    return pd.DataFrame(rows, columns=["userId", "movieId"]).assign(rating=4.0)
+
+
+@pytest.fixture(scope="module")
+def encoder(ratings):
+    return encode_ids(ratings)[1]
+
+
+@pytest.fixture(scope="module")
+def movies():
+    return pd.DataFrame(
+        {
+            "movieId": [*MOVIE_IDS, 70],  # 70 has no rating: the model does not know it
+            "title": [f"Movie {i} (1999)" for i in [*MOVIE_IDS, 70]],
+            "genres": ["Drama", "Comedy", "Drama|War", "Horror", "Comedy", "Western", "Drama"],
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def v1(encoder):
+    model = models.build_v1(encoder, n_factors=2)
+    model.get_layer("movie_embedding").set_weights([FACTORS])
+    return model
+
+
+# --------------------------------------------------------------------------- similar_movies
+
+
+def test_cosine_ranks_by_angle(v1, encoder, movies):
+    table = similar_movies(v1, encoder, movies, 10, k=5)
+    assert table["movieId"].tolist() == [30, 20, 40, 60, 50]
+    np.testing.assert_allclose(
+        table["similarity"], [1 / np.sqrt(1.0001), 10 / np.sqrt(101), 0, 0, -1], atol=1e-6
+    )
+    assert list(table.columns) == ["movieId", "title", "genres", "similarity"]
+    assert table.index.tolist() == [1, 2, 3, 4, 5] and table.index.name == "rank"
+    assert table["title"].tolist()[:2] == ["Movie 30 (1999)", "Movie 20 (1999)"]
+    assert table["genres"].tolist()[0] == "Drama|War"
+
+
+def test_dot_product_favours_the_long_vector(v1, encoder, movies):
+    table = similar_movies(v1, encoder, movies, 10, k=5, measure="dot")
+    assert table["movieId"].tolist() == [20, 30, 40, 60, 50]
+    np.testing.assert_allclose(table["similarity"], [10, 1, 0, 0, -1], atol=1e-6)
+
+
+@pytest.mark.parametrize("movie_id", MOVIE_IDS)
+def test_the_movie_itself_is_never_listed(v1, encoder, movies, movie_id):
+    for measure in ("cosine", "dot"):
+        table = similar_movies(v1, encoder, movies, movie_id, k=10, measure=measure)
+        assert movie_id not in table["movieId"].tolist()
+        assert sorted(table["movieId"]) == sorted(set(MOVIE_IDS) - {movie_id})
+        assert table["similarity"].is_monotonic_decreasing
+
+
+def test_k_limits_the_list(v1, encoder, movies):
+    assert similar_movies(v1, encoder, movies, 10, k=2)["movieId"].tolist() == [30, 20]
+
+
+def test_min_ratings_keeps_movies_rated_often_enough_and_counts_them(v1, encoder, movies, ratings):
+    # 30 and 50 have one rating each: with min_ratings=2 the cosine list is 20, 40, 60.
+    table = similar_movies(v1, encoder, movies, 10, k=5, ratings=ratings, min_ratings=2)
+    assert table["movieId"].tolist() == [20, 40, 60]
+    assert table["n_ratings"].tolist() == [3, 2, 2]
+    everything = similar_movies(v1, encoder, movies, 10, k=5, ratings=ratings)
+    assert everything["n_ratings"].tolist() == [N_RATINGS[m] for m in everything["movieId"]]
+
+
+def test_a_model_without_an_embedding_layer_needs_only_movie_factors(encoder, movies):
+    class Factors:
+        movie_factors_ = FACTORS
+
+    np.testing.assert_array_equal(movie_factors(Factors()), FACTORS)
+    assert similar_movies(Factors(), encoder, movies, 10, k=1)["movieId"].tolist() == [30]
+
+
+def test_unknown_movie_ids_are_a_clear_error(v1, encoder, movies):
+    with pytest.raises(ValueError, match=r"unknown movie id 70.*encoder\.movies\.classes_"):
+        similar_movies(v1, encoder, movies, 70)
+    with pytest.raises(ValueError, match="unknown movie id '10'"):
+        similar_movies(v1, encoder, movies, "10")
+    # A numpy integer, as read from a table, is a known id.
+    assert len(similar_movies(v1, encoder, movies, np.int64(10), k=1)) == 1
+
+
+def test_bad_arguments_are_clear_errors(v1, encoder, movies, ratings):
+    with pytest.raises(ValueError, match="measure must be 'cosine' or 'dot'"):
+        similar_movies(v1, encoder, movies, 10, measure="euclidean")
+    with pytest.raises(ValueError, match="k must be a positive integer"):
+        similar_movies(v1, encoder, movies, 10, k=0)
+    with pytest.raises(ValueError, match="pass ratings=ratings"):
+        similar_movies(v1, encoder, movies, 10, min_ratings=2)
+    other = models.build_v1(n_users=3, n_movies=7, n_factors=2)
+    with pytest.raises(ValueError, match="encoder knows 6"):
+        similar_movies(other, encoder, movies, 10)
+    split = Split(np.array([[0, 0]]), np.array([4.0]), np.array([[0, 1]]), np.array([4.0]))
+    with pytest.raises(ValueError, match="no 'movie_embedding' layer"):
+        similar_movies(PopularityBaseline().fit(split), encoder, movies, 10)
+
+
+# --------------------------------------------------------------------------- movie_map
+
+
+@pytest.fixture(scope="module")
+def map_model(encoder):
+    model = models.build_v1(encoder, n_factors=3)
+    rng = np.random.default_rng(0)
+    model.get_layer("movie_embedding").set_weights([rng.normal(size=(6, 3)).astype(np.float32)])
+    return model
+
+
+def test_movie_map_projects_on_the_first_two_principal_components(
+    map_model, encoder, movies, ratings
+):
+    frame = movie_map(map_model, encoder, movies, ratings, min_ratings=2)
+    # Movies with at least 2 ratings, most rated first, then by id.
+    assert frame.index.tolist() == [10, 20, 40, 60] and frame.index.name == "movieId"
+    assert list(frame.columns) == ["title", "n_ratings", "pc1", "pc2"]
+    assert frame["n_ratings"].tolist() == [3, 3, 2, 2]
+    # The same projection from numpy's SVD of the centred factors (signs may flip).
+    kept = movie_factors(map_model)[encoder.encode_movies(frame.index)].astype(np.float64)
+    centred = kept - kept.mean(axis=0)
+    _, s, vt = np.linalg.svd(centred, full_matrices=False)
+    coords = centred @ vt[:2].T
+    for col, j in (("pc1", 0), ("pc2", 1)):
+        sign = np.sign(frame[col].to_numpy() @ coords[:, j])
+        np.testing.assert_allclose(frame[col], sign * coords[:, j], atol=1e-5)
+    np.testing.assert_allclose(frame.attrs["explained"], (s**2 / (s**2).sum())[:2], rtol=1e-5)
+    assert frame.attrs["explained"][0] >= frame.attrs["explained"][1]
+
+
+def test_movie_map_needs_three_movies(map_model, encoder, movies, ratings):
+    with pytest.raises(ValueError, match="only 2 movies have at least 3 ratings"):
+        movie_map(map_model, encoder, movies, ratings, min_ratings=3)
+
+
+# --------------------------------------------------------------------------- plots
+
+
+def test_plot_movie_map_draws_every_movie_and_labels_the_most_rated(
+    map_model, encoder, movies, ratings
+):
+    frame = movie_map(map_model, encoder, movies, ratings, min_ratings=1)
+    ax = plots.plot_movie_map(frame, n_labels=2)
+    assert ax.collections[0].get_offsets().shape == (len(frame), 2)
+    assert [t.get_text() for t in ax.texts] == frame["title"].head(2).tolist()
+    explained = frame.attrs["explained"]
+    assert f"{explained[0]:.0%}" in ax.get_title()
+    assert len(plots.plot_movie_map(frame, n_labels=50).texts) == len(frame)
+    with pytest.raises(ValueError, match="pc1"):
+        plots.plot_movie_map(frame.drop(columns="pc1"))
