@@ -16,14 +16,18 @@ import importlib
 __version__ = "0.1.0"
 
 _SUBMODULES = (
+    "baselines",
     "constants",
     "data",
+    "evaluate",
     "explore",
+    "implicit",
     "metrics",
     "models",
     "plots",
     "recommend",
     "report",
+    "similar",
     "split",
     "train",
 )

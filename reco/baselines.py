@@ -18,7 +18,7 @@ import numpy as np
 from reco.constants import SEED
 from reco.split import Split
 
-__all__ = ["BiasBaseline", "DampedMeanBaseline", "PopularityBaseline", "RandomBaseline"]
+__all__ = ["EASE", "BiasBaseline", "DampedMeanBaseline", "PopularityBaseline", "RandomBaseline"]
 
 
 def _catalogue(split: Split) -> tuple[int, int]:
@@ -94,9 +94,10 @@ class RandomBaseline(_Baseline):
     def score_users(self, users) -> np.ndarray:
         """Return uniform random scores of shape ``(len(users), n_movies)``."""
         users = self._users(users)
-        return np.stack(
-            [np.random.default_rng([self.seed, int(u)]).random(self.n_movies_) for u in users]
-        ).reshape(len(users), self.n_movies_)
+        scores = np.empty((len(users), self.n_movies_))
+        for row, user in enumerate(users):
+            scores[row] = np.random.default_rng([self.seed, int(user)]).random(self.n_movies_)
+        return scores
 
 
 class PopularityBaseline(_Baseline):
@@ -153,7 +154,8 @@ class DampedMeanBaseline(_Baseline):
 
     def predict(self, X) -> np.ndarray:
         """Return the damped mean rating of each row's movie, in stars."""
-        return self.means_[self._rows(X)[:, 1]]
+        rows = self._rows(X)
+        return self.means_[rows[:, 1]]
 
     def score_users(self, users) -> np.ndarray:
         """Return the damped mean rating of every movie, the same for every user."""
@@ -215,3 +217,60 @@ class BiasBaseline(_Baseline):
         """Return the predicted rating of every movie for each user."""
         users = self._users(users)
         return self.global_mean_ + self.user_bias_[users][:, None] + self.movie_bias_[None, :]
+
+
+class EASE(_Baseline):
+    """EASE (Steck 2019): a linear item-item model in closed form, on implicit feedback.
+
+    With ``X`` the users x movies 0/1 matrix of the training part and
+    ``G = X^T X + lambda * I``, the weights are ``B = I - P / diag(P)`` (each
+    column divided by its diagonal entry) with ``P = G^-1``, so that
+    ``diag(B) = 0``: a movie may not predict itself. A user's scores are
+    ``x_u B``: every movie is scored by the movies the user has, weighted by
+    how strongly they co-occur. One regularisation, ``lam``, chosen on the
+    validation part. It teaches how strong a simple model trained *for the
+    task* (which movies a user has, not their stars) can be; it is the
+    baseline the course's own ranking model (notebook 08) has to match.
+
+    The inverse is computed in float32 from a Cholesky factorisation, on the
+    movies with at least one training rating (the others get score 0).
+
+    Args:
+        lam: the L2 regularisation ``lambda`` (Steck's best values for MovieLens
+            are in the hundreds).
+    """
+
+    def __init__(self, lam: float = 500.0):
+        self.lam = lam
+
+    def fit(self, split: Split) -> EASE:
+        """Compute the item-item weights from the training part; return ``self``."""
+        from scipy.linalg import lapack
+
+        if not float(self.lam) > 0:
+            raise ValueError(f"lam must be positive; got {self.lam!r}.")
+        self.n_users_, self.n_movies_ = _catalogue(split)
+        users, movies = split.X_train[:, 0], split.X_train[:, 1]
+        self.movies_ = seen = np.unique(movies)
+        X = np.zeros((self.n_users_, len(seen)), dtype=np.float32)
+        X[users, np.searchsorted(seen, movies)] = 1.0
+        G = X.T @ X
+        G[np.diag_indices_from(G)] += np.float32(self.lam)
+        chol, info = lapack.spotrf(G, lower=True, overwrite_a=True)
+        if info == 0:
+            P, info = lapack.spotri(chol, lower=True, overwrite_c=True)
+        if info != 0:
+            raise ValueError(f"the Gram matrix is not positive definite (LAPACK info {info}).")
+        P = np.tril(P) + np.tril(P, -1).T  # spotri fills one triangle
+        B = P / -np.diag(P)
+        B[np.diag_indices_from(B)] = 0.0
+        self.weights_ = B
+        self.history_ = X
+        return self
+
+    def score_users(self, users) -> np.ndarray:
+        """Return ``x_u B`` for each user, over the whole catalogue (0 for unseen movies)."""
+        users = self._users(users)
+        scores = np.zeros((len(users), self.n_movies_), dtype=np.float32)
+        scores[:, self.movies_] = self.history_[users] @ self.weights_
+        return scores

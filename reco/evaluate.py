@@ -7,7 +7,9 @@ measures lists, with one protocol for every model and baseline of the course
 The protocol
 ------------
 * **Candidates.** For each user, every movie of the catalogue that the user
-  did not rate in the training part of the split.
+  did not rate in the training part of the split. The catalogue is the
+  distinct movies over all parts of the split; on the course split it is every
+  movie the encoder knows (``encoder.n_movies``).
 * **Relevant.** The user's test-part movies (``part="test"``; validation-part
   with ``part="val"``) rated at least :data:`RELEVANT_RATING` (4 stars). The
   metrics are averaged over the users with at least one relevant movie, and
@@ -133,6 +135,18 @@ def _weights(model, name: str) -> np.ndarray | None:
     return np.asarray(keras.ops.convert_to_numpy(layer.embeddings), dtype=np.float32)
 
 
+def _dense(model, name: str):
+    """Return ``(kernel, bias)`` of a Dense layer as float32 arrays, or ``None``."""
+    try:
+        layer = model.get_layer(name)
+    except ValueError:
+        return None
+    import keras
+
+    kernel, bias = (keras.ops.convert_to_numpy(w) for w in (layer.kernel, layer.bias))
+    return np.asarray(kernel, dtype=np.float32), np.asarray(bias, dtype=np.float32)
+
+
 def _is_dot_model(model) -> bool:
     from reco.models import RecommenderNetV2
 
@@ -186,6 +200,10 @@ def _score_keras(model, users: np.ndarray) -> np.ndarray:
             f"user indices must lie in [0, {n_users - 1}] for this model; got "
             f"{users.min()}..{users.max()}. Fix: pass the encoder/split the model was built with."
         )
+    implicit = _dense(model, "movie_scores")
+    if implicit is not None:  # implicit MF: user vector -> Dense over the catalogue
+        kernel, bias = implicit
+        return _weights(model, "user_embedding")[users] @ kernel + bias
     if _is_dot_model(model):
         U, M = _weights(model, "user_embedding")[users], _weights(model, "movie_embedding")
         user_bias, movie_bias = _weights(model, "user_bias"), _weights(model, "movie_bias")
@@ -288,9 +306,8 @@ def top_k(model, split: Split, k: int = DEFAULT_K, part: str = "test") -> pd.Dat
     _check_part(split, part)
     n_users, n_movies = _sizes(split)
     users = np.unique(split.X_train[:, 0])
-    scores = score_users(model, users, n_movies)
-    if scores.dtype != np.float32 or not scores.flags.writeable:
-        scores = np.array(scores, dtype=np.float32)
+    scores = np.array(score_users(model, users, n_movies), dtype=np.float32)  # a copy we own
+    scores[:, np.setdiff1d(np.arange(n_movies), _catalogue_movies(split))] = -np.inf
     excluded = _excluded(split, part)
     row_of = np.full(n_users, -1)
     row_of[users] = np.arange(len(users))
@@ -317,8 +334,9 @@ def _relevant(split: Split, part: str) -> pd.DataFrame:
     return pd.DataFrame({USER_IDX_COL: X[keep, 0], MOVIE_IDX_COL: X[keep, 1]})
 
 
-def _catalogue(split: Split) -> int:
-    return len(np.unique(np.concatenate([X[:, 1] for X, _ in _parts(split).values()])))
+def _catalogue_movies(split: Split) -> np.ndarray:
+    """Return the catalogue: the distinct movies over all parts of the split."""
+    return np.unique(np.concatenate([X[:, 1] for X, _ in _parts(split).values()]))
 
 
 def _check_recs(recs: pd.DataFrame) -> None:
@@ -394,7 +412,7 @@ def ranking_metrics(
     per_user = _per_user(recs, split, k, part)
     out = {name: float(per_user[name].mean()) if len(per_user) else 0.0 for name in METRICS[:-1]}
     listed = recs.loc[recs["rank"] <= k, MOVIE_IDX_COL].nunique()
-    out["coverage"] = float(listed / _catalogue(split))
+    out["coverage"] = float(listed / len(_catalogue_movies(split)))
     out["users"] = len(per_user)
     return out
 
@@ -437,21 +455,22 @@ def metrics_by_activity(
         k: list length.
         part: ``"test"`` or ``"val"``.
         bins: edges of the activity bins: ``(0, 20, 100, inf)`` gives users
-            with 1-20, 21-100 and more than 100 training ratings.
+            with 0-20, 21-100 and more than 100 training ratings (the first bin
+            includes its lower edge).
 
     Returns:
-        a DataFrame indexed by the bin (``"1-20"``, ``"21-100"``, ``"> 100"``)
+        a DataFrame indexed by the bin (``"0-20"``, ``"21-100"``, ``"> 100"``)
         with a ``users`` column and the per-user metrics averaged in each bin.
     """
     per_user = _per_user(recs, split, k, part)
     activity = np.bincount(split.X_train[:, 0], minlength=_sizes(split)[0])[per_user.index]
     edges = list(bins)
     labels = [
-        f"> {int(lo)}" if np.isinf(hi) else f"{int(lo) + 1}-{int(hi)}"
-        for lo, hi in zip(edges[:-1], edges[1:], strict=True)
+        f"> {int(lo)}" if np.isinf(hi) else f"{int(lo) + (i > 0)}-{int(hi)}"
+        for i, (lo, hi) in enumerate(zip(edges[:-1], edges[1:], strict=True))
     ]
     group = pd.Series(
-        pd.cut(activity, edges, labels=labels, right=True),
+        pd.cut(activity, edges, labels=labels, right=True, include_lowest=True),
         name="training ratings",
         index=per_user.index,
     )

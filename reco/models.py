@@ -568,11 +568,17 @@ def rating_range(model) -> tuple[float, float] | None:
 def embedding_sizes(model) -> tuple[int, int]:
     """Return ``(n_users, n_movies)``: the number of rows of a model's two embeddings.
 
+    For the implicit model of :mod:`reco.implicit`, ``n_movies`` is the number
+    of logits, one per movie of the catalogue.
+
     Raises:
         ValueError: the model has no ``"user_embedding"`` and ``"movie_embedding"`` layers.
     """
     try:
-        users, movies = model.get_layer("user_embedding"), model.get_layer("movie_embedding")
+        users = model.get_layer("user_embedding")
+        if any(layer.name == "movie_scores" for layer in model.layers):  # reco.implicit
+            return int(users.input_dim), int(model.get_layer("movie_scores").units)
+        movies = model.get_layer("movie_embedding")
     except ValueError:
         raise ValueError(
             f"model {getattr(model, 'name', model)!r} has no 'user_embedding' and "

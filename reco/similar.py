@@ -38,6 +38,14 @@ def movie_factors(model) -> np.ndarray:
     """
     if hasattr(model, "movie_factors_"):
         return np.asarray(model.movie_factors_, dtype=np.float32)
+    import keras
+
+    try:  # the implicit model: the Dense kernel over the catalogue holds the movie factors
+        return np.asarray(
+            keras.ops.convert_to_numpy(model.get_layer("movie_scores").kernel), dtype=np.float32
+        ).T
+    except (AttributeError, ValueError):
+        pass
     try:
         layer = model.get_layer("movie_embedding")
     except (AttributeError, ValueError):
@@ -45,8 +53,6 @@ def movie_factors(model) -> np.ndarray:
             f"{getattr(model, 'name', type(model).__name__)!r} has no 'movie_embedding' layer, "
             "so it has no movie factors to compare. Fix: pass a model from reco.models."
         ) from None
-    import keras
-
     return np.asarray(keras.ops.convert_to_numpy(layer.embeddings), dtype=np.float32)
 
 

@@ -354,15 +354,20 @@ class EpochLog(keras.callbacks.Callback):
 
     Args:
         digits: decimals printed for each metric.
+        every: print the first epoch, every ``every``-th and the last (for
+            long trainings); ``1`` prints every epoch.
     """
 
-    def __init__(self, digits: int = 4):
+    def __init__(self, digits: int = 4, every: int = 1):
         super().__init__()
         self.digits = digits
+        self.every = max(1, int(every))
 
     def on_epoch_end(self, epoch, logs=None):
         """Print the epoch number and its metrics."""
         total = self.params.get("epochs", "?") if self.params else "?"
+        if epoch > 0 and (epoch + 1) % self.every and epoch + 1 != total:
+            return
         parts = [f"epoch {epoch + 1}/{total}"]
         parts += [
             f"{k} {float(v):.{self.digits}f}"

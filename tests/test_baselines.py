@@ -54,15 +54,7 @@ def test_an_unfitted_baseline_says_to_call_fit(cls):
 @pytest.mark.parametrize(
     "cls",
     [
-        pytest.param(
-            DampedMeanBaseline,
-            marks=pytest.mark.xfail(
-                strict=True,
-                raises=AttributeError,
-                reason="bug: DampedMeanBaseline.predict reads self.means_ before self._rows(X) "
-                "checks that it is fitted, so an AttributeError escapes",
-            ),
-        ),
+        DampedMeanBaseline,
         BiasBaseline,
     ],
 )
@@ -129,11 +121,6 @@ def test_random_scores_are_seeded_and_do_not_depend_on_the_other_users(split):
     assert ((together >= 0) & (together < 1)).all()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: RandomBaseline.score_users([]) calls np.stack on an empty list; "
-    "the other baselines return an empty (0, n_movies) array",
-)
 def test_random_scores_for_no_users_are_an_empty_array(split):
     assert RandomBaseline().fit(split).score_users([]).shape == (0, split.n_movies)
 

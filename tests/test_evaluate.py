@@ -239,11 +239,6 @@ def test_ranking_metrics_reject_a_bad_k_part_or_table():
         evaluate.ranking_metrics(recs.drop(columns="rank"), split)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: coverage divides by the movies present in the split's parts, but top_k's "
-    "candidates are range(split.n_movies); with n_movies larger, coverage exceeds 1",
-)
 def test_coverage_never_exceeds_one_when_the_split_names_a_larger_catalogue():
     # n_movies = 10 (as course_split records it after rows were filtered out), but only
     # movies 0 and 1 appear in the parts: top_k lists 9 movies to user 0.
@@ -595,7 +590,7 @@ def test_metrics_by_activity_splits_the_users_into_bins():
     activity = np.bincount(split.X_train[:, 0])
     edge = int(np.median(activity))
     table = evaluate.metrics_by_activity(recs, split, k=10, bins=(0, edge, np.inf))
-    assert list(table.index) == [f"1-{edge}", f"> {edge}"]
+    assert list(table.index) == [f"0-{edge}", f"> {edge}"]
     assert table["users"].sum() == overall["users"]
     relevant = relevant_sets(split)
     assert table.loc[f"> {edge}", "users"] == sum(activity[u] > edge for u in relevant)
