@@ -492,7 +492,7 @@ def compare(
 
     Returns:
         a DataFrame indexed by model name with the columns ``rmse`` and ``mae``
-        (empty for a baseline that predicts no ratings), every ranking metric
+        (empty for a baseline or an implicit model that predicts no ratings), every ranking metric
         of :func:`ranking_metrics`, ``popularity`` (:func:`popularity_percentile`)
         and ``users``.
     """
@@ -503,13 +503,13 @@ def compare(
     rows = {}
     for name, model in models.items():
         row = {"rmse": np.nan, "mae": np.nan}
-        if hasattr(model, "predict"):
-            if hasattr(model, "score_users"):  # a baseline that predicts ratings
+        if hasattr(model, "score_users"):
+            if hasattr(model, "predict"):  # a baseline that predicts ratings
                 row.update(rmse_mae(y, model.predict(X)))
-            else:
-                from reco.train import evaluate
+        elif _dense(model, "movie_scores") is None:  # a rating model, not an implicit one
+            from reco.train import evaluate
 
-                row.update(evaluate(model, split, part=part))
+            row.update(evaluate(model, split, part=part))
         recs = top_k(model, split, k=k, part=part)
         scores = ranking_metrics(recs, split, k=k, part=part)
         users = scores.pop("users")

@@ -45,7 +45,7 @@ LOSSES = ("multinomial", "logistic")
 #: Training settings of the implicit model, chosen on the validation part of
 #: ``train_val_test_split`` with ``make tune`` (tools/tune_implicit.py); a
 #: batch is a number of *users*.
-IMPLICIT_DEFAULTS = TrainConfig(batch_size=32, epochs=60, lr=3e-3, steps_per_execution=4)
+IMPLICIT_DEFAULTS = TrainConfig(batch_size=64, epochs=60, lr=3e-3, steps_per_execution=4)
 
 
 def build_implicit_mf(
@@ -53,8 +53,8 @@ def build_implicit_mf(
     *,
     n_users: int | None = None,
     n_movies: int | None = None,
-    n_factors: int = 64,
-    dropout: float = 0.5,
+    n_factors: int = 256,
+    dropout: float = 0.7,
     l2: float = 0.0,
 ) -> keras.Model:
     """Build matrix factorisation with one logit per movie of the catalogue (uncompiled).

@@ -3,8 +3,8 @@
 Every candidate is trained on the training part of ``train_val_test_split``
 and scored with ``reco.evaluate`` on its validation part (``part="val"``);
 the test part is never read. The best setting by validation NDCG@10 becomes
-the course default (``reco.implicit.IMPLICIT_DEFAULTS`` and the builder's
-defaults, ``reco.baselines.EASE_LAMBDA``), and notebook 08 retrains it once on
+the course default (``reco.implicit.IMPLICIT_DEFAULTS`` and the defaults of
+``reco.implicit.build_implicit_mf``; ``reco.baselines.EASE``'s ``lam``), and notebook 08 retrains it once on
 the course split's training part for the single test score.
 """
 
@@ -29,6 +29,14 @@ GRID = [
         ("multinomial", 256, 0.7, 3e-3, 32, 60),
         ("multinomial", 128, 0.5, 1e-3, 32, 120),
         ("logistic", 128, 0.5, 3e-3, 32, 60),
+        ("multinomial", 256, 0.7, 3e-3, 64, 60),
+        ("multinomial", 256, 0.7, 3e-3, 32, 40),
+        ("multinomial", 256, 0.8, 3e-3, 32, 60),
+        ("multinomial", 512, 0.8, 3e-3, 64, 60),
+        ("logistic", 256, 0.7, 3e-3, 32, 60),
+        ("multinomial", 256, 0.7, 3e-3, 128, 60),
+        ("multinomial", 256, 0.7, 3e-3, 128, 100),
+        ("multinomial", 256, 0.7, 1e-2, 128, 60),
     ]
 ]  # fmt: skip
 
@@ -48,13 +56,14 @@ def main(argv=None) -> pd.DataFrame:
         prog="tools/tune_implicit.py", description=__doc__.split("\n")[0]
     )
     parser.add_argument("--only", choices=("implicit", "ease"))
-    parser.add_argument("--first", type=int, default=None, help="only the first N candidates")
+    parser.add_argument("--pick", type=int, nargs="+", help="only these candidates (0-based)")
     args = parser.parse_args(argv)
     encoded, encoder = split.encode_ids(data.load_ratings())
     three_way = split.train_val_test_split(encoded)
     rows = []
     if args.only != "ease":
-        for label, kwargs, config, loss in GRID[: args.first]:
+        picked = [GRID[i] for i in args.pick] if args.pick else GRID
+        for label, kwargs, config, loss in picked:
             train.set_seed()
             model = implicit.build_implicit_mf(encoder, **kwargs)
             history = implicit.fit_implicit(model, three_way, config=config, loss=loss)
