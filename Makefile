@@ -17,7 +17,7 @@ endif
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test unit notebooks-test outputs lab sync lint bench clean
+.PHONY: help setup run test unit notebooks-test outputs lab sync lint bench tune clean
 
 help: ## Show this help
 	@echo "Collaborative filtering with Keras: make targets"
@@ -65,6 +65,9 @@ lint: setup ## Check code style with ruff
 
 bench: setup ## Training speed and accuracy: course defaults vs the original settings
 	$(BIN)/python tools/bench.py
+
+tune: setup ## Choose the implicit model's settings and EASE's lambda on the validation part
+	$(BIN)/python tools/tune_implicit.py
 
 clean: ## Remove build outputs and caches (keeps .venv)
 	rm -rf build .pytest_cache .ruff_cache
