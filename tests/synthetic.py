@@ -13,6 +13,7 @@ import hashlib
 import io
 import zipfile
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -228,3 +229,73 @@ def build_zip(
         for name, data in (extra or {}).items():
             zf.writestr(zipfile.ZipInfo(name, date_time=(2018, 9, 26, 0, 0, 0)), data)
     return buf.getvalue()
+
+
+# --------------------------------------------------------------------------- data for the models
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A synthetic ratings table and everything the models need from it.
+
+    Attributes:
+        ratings: the table from :func:`make_ratings` (MovieLens columns and dtypes).
+        movies: the table from :func:`make_movies` for the same movie ids.
+        encoded: ``ratings`` with the ``user`` and ``movie`` index columns of
+            ``reco.split.encode_ids``.
+        encoder: the fitted ``reco.split.IdEncoder``.
+        split: ``reco.split.train_val_test_split(encoded)``, default fractions and seed.
+    """
+
+    ratings: pd.DataFrame
+    movies: pd.DataFrame
+    encoded: pd.DataFrame
+    encoder: object
+    split: object
+
+    @property
+    def X(self) -> np.ndarray:
+        """Every ``[user, movie]`` index row, int32 of shape ``(n, 2)``."""
+        return self.encoded[["user", "movie"]].to_numpy(dtype=np.int32)
+
+    @property
+    def y(self) -> np.ndarray:
+        """Every rating, float32 of shape ``(n,)``."""
+        return self.encoded["rating"].to_numpy(dtype=np.float32)
+
+
+def make_dataset(
+    n_users: int = 20,
+    n_movies: int = 30,
+    density: float = 0.5,
+    seed: int = 0,
+    *,
+    ten_point: bool = False,
+) -> Dataset:
+    """Make the one synthetic data set the model, training and recommendation tests share.
+
+    It is :func:`make_ratings`, encoded and split with ``reco.split`` exactly as
+    the notebooks do it. The ratings are random, so a model can only memorise
+    them: that is what the overfitting tests ask of it.
+
+    Args:
+        n_users, n_movies, density, seed: as in :func:`make_ratings`.
+        ten_point: ratings 1..10 (the half-star ratings doubled), for models
+            built with ``min_rating=1, max_rating=10``.
+
+    Returns:
+        a :class:`Dataset`; with the defaults it holds about 300 ratings.
+    """
+    from reco.split import encode_ids, train_val_test_split  # no Keras: cheap to import
+
+    ratings = make_ratings(n_users, n_movies, density, seed)
+    if ten_point:
+        ratings["rating"] = ratings["rating"] * np.float32(2)
+    encoded, encoder = encode_ids(ratings)
+    return Dataset(
+        ratings=ratings,
+        movies=make_movies(ratings["movieId"].unique(), seed=seed),
+        encoded=encoded,
+        encoder=encoder,
+        split=train_val_test_split(encoded),
+    )

@@ -1,0 +1,291 @@
+"""Fixtures shared by the test modules: fresh Python processes, and the trained course models.
+
+The synthetic data live in ``synthetic.py`` (plain functions the tests import).
+This file holds what needs pytest. Keras is imported only when a test asks for
+the trained models, so the tests of the data layer never load TensorFlow.
+
+Time is what shapes it. A fit costs about a second, nearly all of it TensorFlow
+tracing the training step, whatever the number of steps; a fresh process costs
+a few seconds of TensorFlow import. So the four models are trained once per
+session (:class:`CourseModels`), and one fresh process, started before that
+training so that its import overlaps it, does every check that needs a clean
+interpreter: that ``import reco`` and the table modules load no Keras, that the
+saved models load after only ``import reco.models``, and that the same seed
+gives the same losses in another process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+TESTS = Path(__file__).resolve().parent
+#: A fresh process prints each answer as one line: this prefix, then JSON.
+ANSWER = "@answer "
+
+
+class FreshPython:
+    """A new Python interpreter running ``code``, started at once and read from later.
+
+    ``code`` may read lines from stdin (see :meth:`send`) and prints its answers
+    as lines of :data:`ANSWER` followed by JSON (see :meth:`answer`). It runs
+    from the repository root with ``tests/`` on its path and TensorFlow's
+    start-up log silenced; it is killed after ``timeout`` seconds.
+    """
+
+    def __init__(self, code: str, env: dict[str, str] | None = None, timeout: float = 300):
+        self._stderr = tempfile.TemporaryFile(mode="w+")
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", code],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            text=True,
+            cwd=ROOT,
+            env={
+                **os.environ,
+                "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]),
+                "TF_CPP_MIN_LOG_LEVEL": "3",
+                **(env or {}),
+            },
+        )
+        self._watchdog = threading.Timer(timeout, self.stop)
+        self._watchdog.daemon = True
+        self._watchdog.start()
+
+    def send(self, message: str) -> None:
+        """Write ``message`` as one line to the process's stdin."""
+        self.process.stdin.write(message + "\n")
+        self.process.stdin.flush()
+
+    def answer(self) -> object:
+        """Wait for the next answer line and return its JSON value."""
+        for line in self.process.stdout:
+            if line.startswith(ANSWER):
+                return json.loads(line[len(ANSWER) :])
+        self.process.wait()
+        self._stderr.seek(0)
+        raise AssertionError(
+            f"the fresh process ended (exit code {self.process.returncode}) without an "
+            f"answer:\n{self._stderr.read()[-3000:]}"
+        )
+
+    def stop(self) -> None:
+        """Kill the process if it still runs (a test that needed it was deselected)."""
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+        self._watchdog.cancel()
+
+
+@pytest.fixture(scope="session")
+def fresh_python():
+    """Return ``start(code, env=None) -> FreshPython``; processes still running at the end are killed."""
+    started = []
+
+    def start(code: str, env: dict[str, str] | None = None) -> FreshPython:
+        started.append(FreshPython(code, env))
+        return started[-1]
+
+    yield start
+    for process in started:
+        process.stop()
+
+
+def quietly(function, *args, **kwargs):
+    """Call ``function`` and return ``(its result, what it printed)``."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        result = function(*args, **kwargs)
+    return result, out.getvalue()
+
+
+# --------------------------------------------------------------------------- trained models
+
+
+class CourseModels:
+    """The four course models, trained once; tests read them and never train or change them.
+
+    The training is cheap and memorises: the train part of
+    :func:`synthetic.make_dataset` (ratings 1..10, random, about 230 of them) is
+    repeated ``COPIES`` times and run as full batches, ``COPIES`` steps per
+    graph call, for two epochs, without L2 or dropout. On the 1-10 scale a
+    rating range lost on its way from :func:`reco.train.train_model` to the
+    model shows up as a factor of two.
+
+    Attributes:
+        data: the :class:`synthetic.Dataset`.
+        split: its split with the train part repeated ``COPIES`` times.
+        config: the :class:`reco.train.TrainConfig` of every fit.
+        models, histories, printed: by model name, what :func:`reco.train.train_model`
+            returned and printed, with ``log=True``; V2 and RecommenderNetV2
+            with validation on the validation part, named (``"val"``) for V2,
+            as ``(X_val, y_val)`` for RecommenderNetV2 (validation costs a
+            second trace, so V1 and RecommenderNet go without).
+        saved: by model name, the ``.keras`` file of the trained model (set by
+            the ``course`` fixture).
+    """
+
+    COPIES = 80
+
+    def __init__(self, train_now: bool = True):
+        from synthetic import make_dataset
+
+        from reco import train
+        from reco.split import Split
+
+        self.data = make_dataset(ten_point=True)
+        s, repeat = self.data.split, self.COPIES
+        self.split = Split(
+            np.tile(s.X_train, (repeat, 1)),
+            np.tile(s.y_train, repeat),
+            s.X_test,
+            s.y_test,
+            s.X_val,
+            s.y_val,
+            n_users=s.n_users,
+            n_movies=s.n_movies,
+        )
+        self.config = train.TrainConfig(
+            batch_size=len(s.y_train), epochs=2, lr=0.05, steps_per_execution=repeat
+        )
+        self.models, self.histories, self.printed, self.saved = {}, {}, {}, {}
+        self._fresh, self._answers = None, []
+        for name in train.MODEL_NAMES if train_now else ():
+            validation = {"v2": "val", "net_v2": (s.X_val, s.y_val)}.get(name)
+            train.set_seed()
+            (model, history), printed = quietly(
+                train.train_model,
+                name,
+                self.split,
+                self.data.encoder,
+                config=self.config,
+                validation=validation,
+                log=True,
+                **self.builder_kwargs(name),
+            )
+            self.models[name], self.histories[name], self.printed[name] = model, history, printed
+
+    @staticmethod
+    def builder_kwargs(name: str) -> dict:
+        """The builder keywords of model ``name``: 8 factors, no L2, no dropout, range 1..10."""
+        kwargs = {"n_factors": 8, "l2": 0.0}
+        if name != "v1":  # V1 is unbounded: it has no rating range
+            kwargs |= {"min_rating": 1, "max_rating": 10}
+        if name == "net":
+            kwargs["dropout"] = (0, 0)
+        return kwargs
+
+    def build(self, name: str):
+        """Build model ``name`` afresh after ``set_seed()``: the trained model's initial state."""
+        from reco import train
+
+        train.set_seed()
+        return train.build_model(name, self.data.encoder, **self.builder_kwargs(name))
+
+    def train_again(self, name: str) -> dict:
+        """Train ``name`` once more, the other way: :func:`build_model`, then :func:`fit`.
+
+        The same seed and config, but ``X, y`` rather than a Split, no
+        validation, no log, and a callback of our own that counts epochs. The
+        fresh process runs this for every model.
+
+        Returns:
+            ``{"columns", "losses" (one row per epoch), "printed", "epochs counted"}``.
+        """
+        import keras
+
+        from reco import train
+
+        model = self.build(name)
+        epochs = []
+        counter = keras.callbacks.LambdaCallback(on_epoch_end=lambda e, logs: epochs.append(e))
+        history, printed = quietly(
+            train.fit,
+            model,
+            self.split.X_train,
+            self.split.y_train,
+            config=self.config,
+            callbacks=[counter],
+        )
+        return {
+            "columns": list(history.columns),
+            "losses": history.to_numpy().tolist(),
+            "printed": printed,
+            "epochs counted": len(epochs),
+        }
+
+    def loaded_elsewhere(self) -> dict:
+        """The fresh process's first answer, after it loaded the saved models.
+
+        ``{"heavy": the deep-learning libraries loaded by importing reco and its
+        table modules, "classes": {name: class of the loaded model},
+        "predictions": {name: its predictions for every row of the data}}``.
+        """
+        return self._answer(0)
+
+    def trained_elsewhere(self) -> dict:
+        """The fresh process's second answer: ``{name: train_again(name)}`` from there."""
+        return self._answer(1)
+
+    def _answer(self, i: int) -> dict:
+        while len(self._answers) <= i:
+            self._answers.append(self._fresh.answer())
+        return self._answers[i]
+
+
+#: The fresh process: first the imports, then loading the saved models after
+#: exactly ``import reco.models``, then training every model again.
+FRESH_COURSE = f"""
+import json, sys
+import reco, reco.data, reco.split, reco.metrics, reco.explore
+heavy = sorted(m for m in ("tensorflow", "keras", "jax", "torch") if m in sys.modules)
+import reco.models  # exactly this import; then Keras loads the course's files in safe mode
+import keras
+import numpy as np
+job = json.loads(sys.stdin.readline())  # waits for the test process to save the models
+loaded = {{n: keras.models.load_model(path, safe_mode=True) for n, path in job["saved"].items()}}
+from reco.train import predict_ratings
+X = np.load(job["X"])
+print({ANSWER!r} + json.dumps({{
+    "heavy": heavy,
+    "classes": {{n: type(m).__name__ for n, m in loaded.items()}},
+    "predictions": {{n: predict_ratings(m, X).tolist() for n, m in loaded.items()}},
+}}), flush=True)
+from conftest import CourseModels
+again = CourseModels(train_now=False)
+print({ANSWER!r} + json.dumps({{n: again.train_again(n) for n in job["saved"]}}), flush=True)
+"""
+
+
+@pytest.fixture(scope="session")
+def course(fresh_python, tmp_path_factory):
+    """The four course models, trained once per session: a :class:`CourseModels`.
+
+    A fresh process starts first; it gets the saved models once they are trained.
+    """
+    fresh = fresh_python(FRESH_COURSE)
+    trained = CourseModels()
+    folder = tmp_path_factory.mktemp("course")
+    for name, model in trained.models.items():
+        trained.saved[name] = folder / f"{name}.keras"
+        model.save(trained.saved[name])
+    np.save(folder / "X.npy", trained.data.X)
+    fresh.send(
+        json.dumps(
+            {"saved": {n: str(p) for n, p in trained.saved.items()}, "X": str(folder / "X.npy")}
+        )
+    )
+    trained._fresh = fresh
+    return trained
