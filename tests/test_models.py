@@ -1,60 +1,57 @@
-"""Contract tests for the course's four Keras models, on tiny synthetic data.
+"""Contract tests for the course's four Keras models.
 
-Each model is checked for output shape and range, the per-example dot product
-against numpy, permutation of a batch, one example alone versus inside a
-batch (the check that catches the ``tensordot(u, m, 2)`` bug, shown to fail
-on :class:`reco.models.BatchSummingRecommenderNet`), overfitting a tiny data
-set, a save/load round trip in safe mode, and clear errors for bad sizes.
+For each model: output shape and range, the output against a numpy formula of
+its weights, permuting a batch permutes the output, one example alone equals
+the same example in a batch (the check that catches the ``tensordot(u, m, 2)``
+bug, shown to fail on :class:`reco.models.BatchSummingRecommenderNet`),
+overfitting a tiny data set, and a save/load round trip in safe mode, in this
+process and in a fresh one. (Identical losses from two seeded runs, the last
+contract, is checked with the training, in test_train.py.) Then the builders'
+checks of their arguments.
+
+The trained models come from the session's ``course`` fixture (conftest.py),
+trained once on ratings 1..10; tests that need no training build their own
+untrained models, which takes milliseconds.
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import keras
 import numpy as np
 import pytest
+from synthetic import make_dataset
 
 from reco import models, train
 from reco.constants import MAX_RATING, MIN_RATING
 
-N_USERS, N_MOVIES, N_FACTORS = 20, 30, 8
 NAMES = train.MODEL_NAMES
-#: A config for tiny data: small batches, a high learning rate, no L2.
-TINY = train.TrainConfig(batch_size=32, epochs=4, lr=0.02, steps_per_execution=10, l2=0.0)
-
-
-def tiny_ratings(n_users=N_USERS, n_movies=N_MOVIES, density=0.5, seed=0):
-    """Return ``(X, y)``: about half of all pairs rated from a rank-3 model, in half stars."""
-    rng = np.random.default_rng(seed)
-    U = rng.normal(size=(n_users, 3))
-    M = rng.normal(size=(n_movies, 3))
-    score = 3.0 + 0.7 * U @ M.T
-    u, m = np.nonzero(rng.random((n_users, n_movies)) < density)
-    y = np.clip(np.round(score[u, m] * 2) / 2, MIN_RATING, MAX_RATING).astype(np.float32)
-    return np.stack([u, m], axis=1).astype(np.int32), y
-
-
-def build(name, config=TINY, **kwargs):
-    return train.build_model(name, N_USERS, N_MOVIES, config=config, n_factors=N_FACTORS, **kwargs)
+N_FACTORS = 8
+DATA = make_dataset()  # for untrained models: 20 users, 30 movies, ratings 0.5..5
+BUILDERS = {
+    "v1": models.build_v1,
+    "v2": models.build_v2,
+    "net": models.build_net,
+    "net_v2": models.build_net_v2,
+}
 
 
 def raw(model, X):
-    """Model output on ``(n, 2)`` pairs, as float32 numpy of shape ``(n, 1)``."""
+    """The model's own output for ``(n, 2)`` rows: float32 numpy of shape ``(n, 1)``."""
     return keras.ops.convert_to_numpy(model(train.to_inputs(model, X), training=False))
 
 
-def batch_pairs(n=16, seed=1):
-    rng = np.random.default_rng(seed)
-    return np.stack([rng.integers(0, N_USERS, n), rng.integers(0, N_MOVIES, n)], axis=1).astype(
-        np.int32
-    )
+def weights(model, layer):
+    return [keras.ops.convert_to_numpy(w) for w in model.get_layer(layer).weights]
 
 
-def weight(model, name):
-    return keras.ops.convert_to_numpy(model.get_layer(name).embeddings)
+def rows(n=16, seed=1):
+    """``n`` distinct ``[user, movie]`` rows of the synthetic data, in random order."""
+    pick = np.random.default_rng(seed).choice(len(DATA.y), n, replace=False)
+    return DATA.X[pick]  # the same users and movies as the course models'
+
+
+def sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
 
 
 def assert_alone_equals_in_batch(model, X):
@@ -64,77 +61,89 @@ def assert_alone_equals_in_batch(model, X):
     np.testing.assert_allclose(alone, in_batch, rtol=1e-5, atol=1e-6)
 
 
-@pytest.fixture(scope="module")
-def built():
-    train.set_seed()
-    return {name: build(name) for name in NAMES}
+# --------------------------------------------------------------------------- outputs
 
 
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("n", [1, 7])
-def test_output_shape_is_batch_by_one(built, name, n):
-    out = raw(built[name], batch_pairs(n))
+def test_output_is_float32_of_shape_batch_by_one(course, name, n):
+    out = raw(course.models[name], rows(n))
     assert out.shape == (n, 1)
     assert out.dtype == np.float32
 
 
 @pytest.mark.parametrize("name", ["v2", "net"])
-def test_scaled_outputs_stay_in_rating_range_even_when_saturated(name):
-    train.set_seed()
-    model = build(name)
-    X = batch_pairs(64)
-    # Blow the weights up so the sigmoid saturates at both ends.
+def test_scaled_outputs_stay_in_the_rating_range_even_when_saturated(name):
+    model = BUILDERS[name](DATA.encoder, n_factors=N_FACTORS, min_rating=1, max_rating=10)
+    assert models.rating_range(model) == (1.0, 10.0)
+    model.set_weights([w * 1000.0 for w in model.get_weights()])  # saturate the sigmoid
+    out = raw(model, DATA.X)
+    assert out.min() >= 1.0 and out.max() <= 10.0
+    assert out.min() < 1.5 and out.max() > 9.5  # both ends are reached
+
+
+def test_net_v2_outputs_normalized_ratings_and_predicts_stars_in_its_own_range():
+    model = models.build_net_v2(DATA.encoder, n_factors=N_FACTORS, min_rating=1, max_rating=10)
+    assert models.rating_range(model) == (1.0, 10.0)
     model.set_weights([w * 1000.0 for w in model.get_weights()])
-    out = raw(model, X)
-    assert out.min() >= MIN_RATING and out.max() <= MAX_RATING
-    assert out.min() < MIN_RATING + 0.5 and out.max() > MAX_RATING - 0.5  # both ends reached
-
-
-def test_net_v2_outputs_are_probabilities(built):
-    out = raw(built["net_v2"], batch_pairs(64))
+    out = raw(model, DATA.X)
     assert out.min() >= 0.0 and out.max() <= 1.0
+    stars = train.predict_ratings(model, DATA.X)
+    np.testing.assert_allclose(stars, 1.0 + 9.0 * out.reshape(-1), rtol=1e-6)
 
 
-def test_custom_rating_range_is_used():
-    train.set_seed()
-    model = models.build_v2(N_USERS, N_MOVIES, N_FACTORS, min_rating=1.0, max_rating=10.0)
-    model.set_weights([w * 1000.0 for w in model.get_weights()])
-    out = raw(model, batch_pairs(64))
-    assert out.min() == pytest.approx(1.0) and out.max() == pytest.approx(10.0)
+def test_v1_is_unbounded_and_nothing_clips_it():
+    model = models.build_v1(DATA.encoder, n_factors=N_FACTORS)
+    assert models.rating_range(model) is None
+    model.set_weights([w * 10.0 for w in model.get_weights()])
+    pred = train.predict_ratings(model, DATA.X)
+    assert pred.min() < MIN_RATING and pred.max() > MAX_RATING
 
 
-def test_v1_output_is_numpy_dot_of_its_embedding_rows(built):
-    model, X = built["v1"], batch_pairs(16)
-    U, M = weight(model, "user_embedding"), weight(model, "movie_embedding")
+def test_v1_output_is_the_numpy_dot_product_of_its_embedding_rows(course):
+    model, X = course.models["v1"], rows()
+    (U,), (M,) = weights(model, "user_embedding"), weights(model, "movie_embedding")
     expected = np.sum(U[X[:, 0]] * M[X[:, 1]], axis=1, keepdims=True)
     np.testing.assert_allclose(raw(model, X), expected, rtol=1e-5, atol=1e-6)
 
 
-def _sigmoid(x):
-    return 1.0 / (1.0 + np.exp(-x))
+def dot_plus_biases(model, X):
+    (U,), (M,) = weights(model, "user_embedding"), weights(model, "movie_embedding")
+    (bu,), (bm,) = weights(model, "user_bias"), weights(model, "movie_bias")
+    return np.sum(U[X[:, 0]] * M[X[:, 1]], axis=1, keepdims=True) + bu[X[:, 0]] + bm[X[:, 1]]
 
 
-def test_v2_output_is_scaled_sigmoid_of_dot_plus_biases(built):
-    model, X = built["v2"], batch_pairs(16)
-    U, M = weight(model, "user_embedding"), weight(model, "movie_embedding")
-    bu, bm = weight(model, "user_bias"), weight(model, "movie_bias")
-    logit = np.sum(U[X[:, 0]] * M[X[:, 1]], axis=1, keepdims=True) + bu[X[:, 0]] + bm[X[:, 1]]
-    expected = MIN_RATING + (MAX_RATING - MIN_RATING) * _sigmoid(logit)
+def test_v2_output_is_the_scaled_sigmoid_of_dot_plus_biases(course):
+    model, X = course.models["v2"], rows()
+    expected = 1.0 + (10.0 - 1.0) * sigmoid(dot_plus_biases(model, X))  # built for 1..10
     np.testing.assert_allclose(raw(model, X), expected, rtol=1e-5, atol=1e-6)
 
 
-def test_net_v2_output_is_sigmoid_of_per_example_dot_plus_biases(built):
-    model, X = built["net_v2"], batch_pairs(16)
-    U, M = weight(model, "user_embedding"), weight(model, "movie_embedding")
-    bu, bm = weight(model, "user_bias"), weight(model, "movie_bias")
-    logit = np.sum(U[X[:, 0]] * M[X[:, 1]], axis=1, keepdims=True) + bu[X[:, 0]] + bm[X[:, 1]]
-    np.testing.assert_allclose(raw(model, X), _sigmoid(logit), rtol=1e-5, atol=1e-6)
+def test_net_v2_output_is_the_sigmoid_of_the_per_example_dot_plus_biases(course):
+    model, X = course.models["net_v2"], rows()
+    np.testing.assert_allclose(
+        raw(model, X), sigmoid(dot_plus_biases(model, X)), rtol=1e-5, atol=1e-6
+    )
 
 
-def test_per_example_dot_matches_numpy_and_batch_summing_dot_does_not():
+def test_net_output_is_its_network_in_numpy_with_dropout_off_at_inference():
+    train.set_seed()
+    model = models.build_net(DATA.encoder, n_factors=N_FACTORS)  # default dropout (0.05, 0.5)
+    X = rows()
+    (U,), (M,) = weights(model, "user_embedding"), weights(model, "movie_embedding")
+    W1, b1 = weights(model, "hidden")
+    W2, b2 = weights(model, "score")
+    hidden = np.maximum(np.concatenate([U[X[:, 0]], M[X[:, 1]]], axis=1) @ W1 + b1, 0.0)
+    expected = MIN_RATING + (MAX_RATING - MIN_RATING) * sigmoid(hidden @ W2 + b2)
+    np.testing.assert_allclose(raw(model, X), expected, rtol=1e-5, atol=1e-6)
+    # In training mode dropout is on, so the same rows give other outputs.
+    training = keras.ops.convert_to_numpy(model(train.to_inputs(model, X), training=True))
+    assert not np.allclose(training, expected)
+
+
+def test_per_example_dot_matches_numpy_and_batch_summing_dot_is_one_scalar():
     rng = np.random.default_rng(0)
-    u = rng.normal(size=(5, 4)).astype(np.float32)
-    m = rng.normal(size=(5, 4)).astype(np.float32)
+    u, m = rng.normal(size=(2, 5, 4)).astype(np.float32)
     per_example = (u * m).sum(axis=1, keepdims=True)
     np.testing.assert_allclose(
         keras.ops.convert_to_numpy(models.per_example_dot(u, m)), per_example, rtol=1e-5
@@ -145,179 +154,219 @@ def test_per_example_dot_matches_numpy_and_batch_summing_dot_does_not():
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_permuting_a_batch_permutes_the_outputs(built, name):
-    model, X = built[name], batch_pairs(16)
+def test_permuting_a_batch_permutes_the_outputs(course, name):
+    model, X = course.models[name], rows()
     perm = np.random.default_rng(2).permutation(len(X))
     np.testing.assert_allclose(raw(model, X[perm]), raw(model, X)[perm], rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_one_example_alone_equals_the_same_example_in_a_batch(built, name):
-    assert_alone_equals_in_batch(built[name], batch_pairs(16))
+def test_one_example_alone_equals_the_same_example_in_a_batch(course, name):
+    assert_alone_equals_in_batch(course.models[name], rows())
 
 
-def test_alone_vs_batch_check_catches_the_tensordot_bug():
-    train.set_seed()
+def test_alone_versus_batch_check_catches_the_tensordot_bug():
     buggy = models.build_net_v2(
-        N_USERS, N_MOVIES, N_FACTORS, model_cls=models.BatchSummingRecommenderNet
+        DATA.encoder, n_factors=N_FACTORS, model_cls=models.BatchSummingRecommenderNet
     )
-    X = batch_pairs(16)
-    assert raw(buggy, X).shape == (16, 1)  # the shapes look right ...
-    with pytest.raises(AssertionError):  # ... but our check fails, as it must
+    X = rows()
+    assert raw(buggy, X).shape == (len(X), 1)  # the shapes look right ...
+    with pytest.raises(AssertionError, match="Not equal to tolerance"):  # ... the check fails
         assert_alone_equals_in_batch(buggy, X)
 
 
-@pytest.mark.parametrize(
-    ("name", "max_rmse"),
-    # RecommenderNet's Dropout(0.5) before its output keeps it from fitting as
-    # closely; always predicting the mean gives about 1.07 on this data.
-    [("v1", 0.2), ("v2", 0.2), ("net", 0.75), ("net_v2", 0.2)],
-)
-def test_each_model_overfits_a_tiny_data_set(name, max_rmse):
-    X, y = tiny_ratings()
-    baseline = float(np.sqrt(np.mean((y - y.mean()) ** 2)))
-    assert baseline > 1.0
-    train.set_seed()
-    model = build(name)
-    before = train.evaluate(model, X, y)["rmse"]
-    # One epoch here is ten passes over the 285 ratings: Keras spends ~0.1 s per epoch.
-    train.fit(model, np.tile(X, (10, 1)), np.tile(y, 10), config=TINY)
-    after = train.evaluate(model, X, y)["rmse"]
-    assert after < max_rmse < before
-
-
-@pytest.fixture(scope="module")
-def trained_and_saved(tmp_path_factory):
-    """Train each model briefly (so optimizer state exists) and save it."""
-    folder = tmp_path_factory.mktemp("saved")
-    X, y = tiny_ratings()
-    out = {}
-    config = train.TrainConfig(batch_size=64, epochs=1, lr=0.01, l2=1e-4)
-    for name in NAMES:
-        train.set_seed()
-        model = build(name, config=config)
-        train.fit(model, X, y, config=config)
-        path = folder / f"{name}.keras"
-        model.save(path)
-        out[name] = (model, path)
-    return out
+# --------------------------------------------------------------------------- training
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_save_load_round_trip_in_safe_mode_predicts_exactly_the_same(trained_and_saved, name):
-    model, path = trained_and_saved[name]
-    loaded = keras.models.load_model(path, safe_mode=True)
+def test_each_model_overfits_the_tiny_data_set(course, name):
+    X, y = course.data.split.X_train, course.data.split.y_train
+    mean_rating_rmse = float(y.std())  # about 2.9 on these random ratings 1..10
+    before = train.evaluate(course.build(name), X, y)["rmse"]  # its untrained state
+    after = train.evaluate(course.models[name], X, y)["rmse"]
+    assert before > 0.9 * mean_rating_rmse  # untrained: no better than the mean rating
+    assert after < 0.3 * mean_rating_rmse  # trained: it has memorised the ratings
+    history = course.histories[name]
+    assert history["loss"].iloc[-1] < history["loss"].iloc[0]
+
+
+def test_the_seed_sets_the_initial_weights():
+    def first_weights(seed):
+        train.set_seed(seed)
+        return models.build_v2(DATA.encoder, n_factors=N_FACTORS).get_weights()[0]
+
+    np.testing.assert_array_equal(first_weights(7), first_weights(7))
+    assert not np.array_equal(first_weights(7), first_weights(8))
+
+
+# --------------------------------------------------------------------------- saving
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_save_load_round_trip_in_safe_mode_predicts_exactly_the_same(course, name):
+    model = course.models[name]
+    loaded = keras.models.load_model(course.saved[name], safe_mode=True)
     assert type(loaded) is type(model)
-    X = batch_pairs(32)
+    np.testing.assert_array_equal(
+        train.predict_ratings(loaded, DATA.X), train.predict_ratings(model, DATA.X)
+    )
+    assert models.rating_range(loaded) == models.rating_range(model)
+    assert models.embedding_sizes(loaded) == models.embedding_sizes(model)
+    # The optimizer comes back with its state: training can resume.
+    steps = [int(keras.ops.convert_to_numpy(m.optimizer.iterations)) for m in (loaded, model)]
+    assert steps[0] == steps[1] == course.config.epochs * course.COPIES
+
+
+def test_a_saved_recommender_net_v2_keeps_its_rating_range(tmp_path):
+    model = models.build_net_v2(n_users=4, n_movies=5, n_factors=2, min_rating=1, max_rating=10)
+    model.save(tmp_path / "net_v2.keras")
+    loaded = keras.models.load_model(tmp_path / "net_v2.keras", safe_mode=True)
+    assert models.rating_range(loaded) == (1.0, 10.0)
+    X = np.array([[0, 0], [3, 4]])
     np.testing.assert_array_equal(train.predict_ratings(loaded, X), train.predict_ratings(model, X))
-    assert loaded.get_layer("user_embedding").name == "user_embedding"
-    # The compiled loss, metric and optimizer come back too.
-    assert loaded.loss == model.loss
-    assert isinstance(loaded.optimizer, keras.optimizers.Adam)
-    iterations = [int(keras.ops.convert_to_numpy(m.optimizer.iterations)) for m in (loaded, model)]
-    assert iterations[0] == iterations[1] > 0
 
 
-def test_saved_models_load_in_a_fresh_process_after_import_reco(trained_and_saved, tmp_path):
-    X = batch_pairs(8)
-    paths = {}
-    for name, (model, path) in trained_and_saved.items():
-        np.save(tmp_path / f"{name}.npy", train.predict_ratings(model, X))
-        paths[name] = str(path)
-    np.save(tmp_path / "X.npy", X)
-    code = (
-        "import sys, numpy as np, keras, reco\n"
-        "from reco.train import predict_ratings\n"
-        f"X = np.load({str(tmp_path / 'X.npy')!r})\n"
-        f"for name, path in {paths!r}.items():\n"
-        "    m = keras.models.load_model(path, safe_mode=True)\n"
-        f"    want = np.load({str(tmp_path)!r} + '/' + name + '.npy')\n"
-        "    assert np.array_equal(predict_ratings(m, X), want), name\n"
-        "print('ok')\n"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.strip().endswith("ok")
+# --------------------------------------------------------------------------- builders
 
 
-def test_models_contain_no_lambda_layers(built):
-    for model in built.values():
-        assert not any(isinstance(layer, keras.layers.Lambda) for layer in model._flatten_layers())
+@pytest.mark.parametrize("name", NAMES)
+def test_builders_return_uncompiled_models_sized_by_the_encoder(name):
+    model = BUILDERS[name](DATA.encoder, n_factors=N_FACTORS)
+    assert not model.compiled
+    assert models.embedding_sizes(model) == (DATA.encoder.n_users, DATA.encoder.n_movies)
+    assert weights(model, "user_embedding")[0].shape == (DATA.encoder.n_users, N_FACTORS)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_builders_accept_numpy_integer_sizes(name):
+    model = BUILDERS[name](n_users=np.int64(10), n_movies=np.int32(20), n_factors=np.int64(3))
+    assert models.embedding_sizes(model) == (10, 20)
+    assert train.predict_ratings(model, [[9, 19]]).shape == (1,)
 
 
 @pytest.mark.parametrize(
-    "builder", [models.build_v1, models.build_v2, models.build_net, models.build_net_v2]
-)
-@pytest.mark.parametrize(
-    ("args", "argument"),
+    ("name", "l2", "penalized"),
     [
-        ((0, 5), "n_users"),
-        ((5, 0), "n_movies"),
-        ((5, 5, -3), "n_factors"),
-        ((-1, 5), "n_users"),
-        ((5.5, 5), "n_users"),
+        ("v1", models.DEFAULT_L2, ["user_embedding", "movie_embedding"]),
+        ("v2", models.DEFAULT_L2, ["user_embedding", "movie_embedding", "user_bias", "movie_bias"]),
+        ("net", models.DEFAULT_L2, ["user_embedding", "movie_embedding"]),
+        ("net_v2", models.NET_V2_L2, ["user_embedding", "movie_embedding"]),  # not the biases
     ],
 )
-def test_bad_sizes_raise_a_clear_value_error(builder, args, argument):
-    with pytest.raises(ValueError, match=argument):
-        builder(*args)
+def test_default_l2_penalty_is_added_to_the_loss(name, l2, penalized):
+    model = BUILDERS[name](DATA.encoder, n_factors=N_FACTORS)
+    squares = sum(
+        float((weights(model, layer)[0].astype(np.float64) ** 2).sum()) for layer in penalized
+    )
+    penalty = sum(float(keras.ops.convert_to_numpy(loss)) for loss in model.losses)
+    assert penalty == pytest.approx(l2 * squares, rel=1e-5)
+    assert not BUILDERS[name](DATA.encoder, n_factors=N_FACTORS, l2=0.0).losses
 
 
-@pytest.mark.parametrize("builder", [models.build_v2, models.build_net, models.build_net_v2])
-def test_empty_rating_range_raises_value_error(builder):
-    with pytest.raises(ValueError, match="min_rating must be less than max_rating"):
-        builder(5, 5, 4, min_rating=5.0, max_rating=0.5)
+def test_recommender_net_v2_config_rebuilds_the_same_model():
+    model = models.build_net_v2(
+        n_users=4, n_movies=5, n_factors=3, l2=0.0, min_rating=1, max_rating=10
+    )
+    config = model.get_config()
+    assert (config["min_rating"], config["max_rating"]) == (1.0, 10.0)
+    copy = models.RecommenderNetV2.from_config(config)
+    copy.build((None, 2))
+    assert models.rating_range(copy) == (1.0, 10.0)
+    assert models.embedding_sizes(copy) == (4, 5)
 
 
-def test_recommender_net_v2_validates_its_own_arguments():
-    with pytest.raises(ValueError, match="num_users"):
-        models.RecommenderNetV2(0, 5)
-    with pytest.raises(ValueError, match="embedding_size"):
-        models.RecommenderNetV2(5, 5, embedding_size=-1)
+def test_embedding_sizes_names_the_fix_for_a_model_that_is_not_a_course_model():
+    other = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)], name="other")
+    with pytest.raises(ValueError, match="'other' has no 'user_embedding'.*reco.models"):
+        models.embedding_sizes(other)
 
 
-def test_layers_are_named_for_the_notebooks(built):
-    for name in NAMES:
-        for layer in ("user_embedding", "movie_embedding"):
-            assert built[name].get_layer(layer) is not None
-    for name in ("v2", "net_v2"):
-        assert weight(built[name], "user_bias").shape == (N_USERS, 1)
-        assert weight(built[name], "movie_bias").shape == (N_MOVIES, 1)
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"n_users": 0, "n_movies": 5}, "n_users must be at least 1; got 0"),
+        ({"n_users": 5, "n_movies": -1}, "n_movies must be at least 1; got -1"),
+        ({"n_users": 5.5, "n_movies": 5}, "n_users must be a positive integer; got 5.5"),
+        ({"n_users": True, "n_movies": 5}, "n_users must be a positive integer; got True"),
+        ({"n_users": 5, "n_movies": 5, "n_factors": 0}, "n_factors must be at least 1"),
+        ({"n_users": 5}, "needs the number of users and movies.*build_v2\\(encoder\\)"),
+    ],
+)
+def test_bad_sizes_are_clear_errors(name, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        BUILDERS[name](**kwargs)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_an_encoder_and_sizes_together_or_a_wrong_encoder_are_clear_errors(name):
+    with pytest.raises(ValueError, match="pass an encoder or n_users/n_movies, not both"):
+        BUILDERS[name](DATA.encoder, n_users=3, n_movies=4)
+    with pytest.raises(ValueError, match="expected a fitted reco.split.IdEncoder; got DataFrame"):
+        BUILDERS[name](DATA.ratings)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_model_too_big_for_memory_is_refused_before_it_is_built(name):
+    # MovieLens-small's 610 users and 9,742 movies with a million factors: ~154 GiB.
+    with pytest.raises(ValueError, match=r"n_factors=1,000,000 .* needs about 154\.3 GiB.*50"):
+        BUILDERS[name](n_users=610, n_movies=9742, n_factors=1_000_000)
+
+
+@pytest.mark.parametrize("name", ["v2", "net", "net_v2"])
+def test_an_empty_rating_range_is_a_clear_error(name):
+    with pytest.raises(ValueError, match="min_rating must be less than max_rating.*MovieLens"):
+        BUILDERS[name](n_users=5, n_movies=5, min_rating=5.0, max_rating=0.5)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_negative_l2_is_a_clear_error(name):
+    with pytest.raises(ValueError, match="l2 must be zero or positive; got -0.1"):
+        BUILDERS[name](n_users=5, n_movies=5, l2=-0.1)
 
 
 def test_net_dropout_and_hidden_size_are_settable():
-    default = build("net")
-    assert default.get_layer("dropout_in").rate == 0.05
-    assert default.get_layer("dropout_hidden").rate == 0.5
-    assert default.get_layer("hidden").units == 10
-    X = batch_pairs()
-    inputs = train.to_inputs(default, X)
-    train.set_seed()
-    assert not np.allclose(
-        keras.ops.convert_to_numpy(default(inputs, training=True)), raw(default, X)
+    small = models.build_net(n_users=5, n_movies=5, n_factors=4)
+    wide = models.build_net(n_users=5, n_movies=5, n_factors=4, dropout=(0, 0), hidden_units=50)
+    # 40 more hidden units, each with 2 * 4 input weights, a bias and an output weight.
+    assert wide.count_params() == small.count_params() + 40 * (2 * 4 + 2)
+    X = np.array([[0, 1], [2, 3], [4, 4]])
+    on, off = (
+        keras.ops.convert_to_numpy(wide(train.to_inputs(wide, X), training=t))
+        for t in (True, False)
     )
-    no_dropout = build("net", dropout=(0, 0), hidden_units=50)
-    assert no_dropout.get_layer("hidden").units == 50
-    assert default.count_params() + 40 * (2 * N_FACTORS + 1) + 40 == no_dropout.count_params()
-    inputs = train.to_inputs(no_dropout, X)
-    np.testing.assert_allclose(
-        keras.ops.convert_to_numpy(no_dropout(inputs, training=True)), raw(no_dropout, X)
-    )
+    np.testing.assert_allclose(on, off)  # dropout (0, 0): training mode changes nothing
 
 
 @pytest.mark.parametrize("dropout", [(0.5,), (0.1, 1.0), (-0.1, 0.5), 0.5, ("a", 0.1)])
 def test_net_bad_dropout_is_a_clear_error(dropout):
-    with pytest.raises(ValueError, match=r"dropout must be two rates in \[0, 1\)"):
-        models.build_net(5, 5, 4, dropout=dropout)
+    with pytest.raises(
+        ValueError, match=r"dropout must be two rates in \[0, 1\).*dropout=\(0, 0\)"
+    ):
+        models.build_net(n_users=5, n_movies=5, dropout=dropout)
 
 
 @pytest.mark.parametrize("hidden_units", [0, 2.5, True])
 def test_net_bad_hidden_units_is_a_clear_error(hidden_units):
-    with pytest.raises(ValueError, match="hidden_units must be a positive integer"):
-        models.build_net(5, 5, 4, hidden_units=hidden_units)
+    with pytest.raises(ValueError, match="hidden_units must be"):
+        models.build_net(n_users=5, n_movies=5, hidden_units=hidden_units)
+
+
+# --------------------------------------------------------------------------- a fresh process
+# Last in the module: the session's fresh process loads the saved models while
+# the tests above run.
+
+
+def test_import_reco_and_its_table_modules_loads_no_deep_learning_library(course):
+    heavy = course.loaded_elsewhere()["heavy"]  # asked in the session's fresh process
+    assert heavy == [], (
+        f"import reco, reco.data, reco.split, reco.metrics, reco.explore loaded {heavy}"
+    )
+
+
+def test_saved_models_load_in_a_fresh_process_after_import_reco_models(course):
+    answer = course.loaded_elsewhere()  # see FRESH_COURSE in conftest.py
+    for name, model in course.models.items():
+        assert answer["classes"][name] == type(model).__name__
+        elsewhere = np.asarray(answer["predictions"][name], dtype=np.float32)
+        np.testing.assert_array_equal(elsewhere, train.predict_ratings(model, course.data.X))
