@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from synthetic import make_ratings
 
 from reco import explore
 
@@ -49,12 +50,12 @@ def test_summary_counts_and_density(ratings):
 
 def test_summary_other_column_names(ratings):
     renamed = ratings.rename(columns={"userId": "u", "movieId": "i", "rating": "r"})
-    s = explore.summary(renamed, user_col="u", item_col="i", rating_col="r")
-    assert s["n_users"] == 4
+    s = explore.summary(renamed, user_col="u", movie_col="i", rating_col="r")
+    assert s == explore.summary(ratings)
 
 
 def test_summary_errors_name_the_problem(ratings):
-    with pytest.raises(ValueError, match=r"no column\(s\) \['rating'\]"):
+    with pytest.raises(ValueError, match=r"no column\(s\) \['rating'\].*rating_col=<your column>"):
         explore.summary(ratings.drop(columns="rating"))
     with pytest.raises(ValueError, match="empty"):
         explore.summary(ratings.iloc[:0])
@@ -146,40 +147,37 @@ def test_out_of_range_keeps_the_ends_of_the_scale():
     assert explore.out_of_range(pred, min_rating=1, max_rating=10).sum() == 3
 
 
-def test_baseline_rmse_predicts_the_training_mean():
-    assert explore.baseline_rmse([1.0, 3.0], [2.0, 2.0]) == 0.0
-    assert explore.baseline_rmse([1.0, 3.0], [1.0, 5.0]) == pytest.approx(np.sqrt((1 + 9) / 2))
-    with pytest.raises(ValueError, match="at least one rating"):
-        explore.baseline_rmse([], [1.0])
+def test_summary_of_the_synthetic_data_matches_pandas():
+    table = make_ratings(n_users=30, n_movies=40, density=0.2, seed=5)
+    s = explore.summary(table)
+    assert (s["n_ratings"], s["n_users"]) == (len(table), 30)
+    assert s["n_movies"] == table["movieId"].nunique()
+    assert s["density"] == pytest.approx(len(table) / (30 * s["n_movies"]))
+    assert s["mean_rating"] == pytest.approx(table["rating"].astype(float).mean())
+    stats = explore.count_stats(table)
+    assert stats.loc["count", "per user"] == 30
+    assert stats.loc["mean", "per movie"] * s["n_movies"] == pytest.approx(len(table))
 
 
-def test_compare_predictions_puts_the_baseline_first():
-    y_train = np.array([2.0, 4.0])  # mean 3
-    y_test = np.array([1.0, 5.0])
-    table = explore.compare_predictions(
-        y_train,
-        y_test,
-        {"perfect": np.array([1.0, 5.0]), "wild": np.array([0.0, 6.0])},
-        {"perfect": np.array([2.0, 4.0]), "wild": np.array([2.0, 5.0])},
-    )
-    assert list(table.index) == ["mean rating", "perfect", "wild"]
-    assert list(table.columns) == ["train RMSE", "test RMSE", "test MAE", "outside [0.5, 5]"]
-    assert table.loc["mean rating", "test RMSE"] == pytest.approx(2.0)
-    assert table.loc["mean rating", "train RMSE"] == pytest.approx(1.0)
-    assert table.loc["mean rating", "test MAE"] == pytest.approx(2.0)
-    assert table.loc["perfect", "test RMSE"] == 0.0
-    assert table.loc["wild", "train RMSE"] == pytest.approx(np.sqrt(0.5))
-    assert table.loc["wild", "outside [0.5, 5]"] == 2
-    assert table["outside [0.5, 5]"].dtype.kind == "i"
-    test_only = explore.compare_predictions(y_train, y_test, {"perfect": y_test})
-    assert list(test_only.columns) == ["test RMSE", "test MAE", "outside [0.5, 5]"]
+@pytest.mark.parametrize(
+    ("function", "drop", "keyword"),
+    [
+        (explore.count_stats, "movieId", "movie_col"),
+        (explore.top_crosstab, "userId", "user_col"),
+        (explore.movie_stats, "rating", "rating_col"),
+    ],
+)
+def test_a_missing_column_is_named_with_the_keyword_that_fixes_it(ratings, function, drop, keyword):
+    with pytest.raises(
+        ValueError, match=rf"ratings table has no column\(s\) \['{drop}'\].*{keyword}=<your column>"
+    ):
+        function(ratings.drop(columns=drop))
 
 
-def test_compare_predictions_rejects_mismatches():
-    with pytest.raises(ValueError, match="1 predictions for 2 ratings"):
-        explore.compare_predictions([3.0], [1.0, 5.0], {"m": np.array([1.0])})
-    with pytest.raises(ValueError, match="same models"):
-        explore.compare_predictions([3.0], [1.0], {"a": [1.0]}, {"b": [3.0]})
+def test_movie_stats_warns_about_movies_missing_from_the_movies_table(ratings, movies):
+    with pytest.warns(UserWarning, match=r"1 movie\(s\) have no row in the movies table.*\[400\]"):
+        stats = explore.movie_stats(ratings, movies[movies["movieId"] != 400])
+    assert stats["title"].isna().tolist() == [False, False, False, True]
 
 
 def test_bias_in_stars_follows_the_scaled_sigmoid():

@@ -8,6 +8,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
+from synthetic import make_ratings  # noqa: E402
 
 from reco import plots  # noqa: E402
 
@@ -68,8 +69,15 @@ def test_rating_distribution_draws_on_given_axes(ratings):
     assert not left.patches
 
 
-def test_rating_distribution_names_missing_column(ratings):
-    with pytest.raises(ValueError, match="stars"):
+def test_rating_distribution_of_the_synthetic_data_counts_every_rating():
+    table = make_ratings(n_users=30, n_movies=40, seed=2)
+    ax = plots.plot_rating_distribution(table)
+    heights = {round(b.get_x() + b.get_width() / 2, 6): b.get_height() for b in ax.patches}
+    assert heights == {float(r): n for r, n in table["rating"].value_counts().items()}
+
+
+def test_rating_distribution_names_the_missing_column_and_the_keyword(ratings):
+    with pytest.raises(ValueError, match=r"no column\(s\) \['stars'\].*rating_col=<your column>"):
         plots.plot_rating_distribution(ratings, rating_col="stars")
 
 
@@ -97,8 +105,11 @@ def test_counts_linear_bins(ratings):
 
 
 def test_counts_rejects_other_columns(ratings):
-    with pytest.raises(ValueError, match="ratings per user"):
+    with pytest.raises(ValueError, match="by must be 'userId' \\(ratings per user\\) or 'movieId'"):
         plots.plot_counts(ratings, by="rating")
+    renamed = ratings.rename(columns={"movieId": "item"})
+    ax = plots.plot_counts(renamed, by="item", movie_col="item", bins=3)
+    assert sum(b.get_height() for b in ax.patches) == 7
 
 
 # --------------------------------------------------------------------------- history
@@ -131,8 +142,8 @@ def test_history_without_validation_draws_one_line():
     assert ax.get_title() == "Training curve"
 
 
-def test_history_names_missing_metric():
-    with pytest.raises(ValueError, match="rmse"):
+def test_history_names_the_missing_metric_and_the_keyword():
+    with pytest.raises(ValueError, match=r"history table has no column\(s\) \['rmse'\].*metric="):
         plots.plot_history(_history(), metric="rmse")
 
 
@@ -192,7 +203,9 @@ def test_metric_zoom_keeps_colours_and_draws_on_given_axes():
 
 
 def test_metric_names_the_model_missing_the_metric():
-    with pytest.raises(ValueError, match="history of V2.*val_rmse"):
+    with pytest.raises(
+        ValueError, match=r"history of V2 table has no column\(s\) \['val_rmse'\].*metric="
+    ):
         plots.plot_metric({"V1": _rmse_history([1.0]), "V2": _history(2)})
     with pytest.raises(ValueError, match="empty"):
         plots.plot_metric({})

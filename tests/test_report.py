@@ -1,23 +1,28 @@
-"""reco.report shows one deterministic line and records the numbers for make run."""
+"""reco.report shows one deterministic line and records the numbers that make run collects."""
 
-import importlib.util
-from pathlib import Path
+import json
 
 import IPython.display
 import nbformat
+import numpy as np
 import pandas as pd
 import pytest
 
 from reco import report
 
-ROOT = Path(__file__).resolve().parents[1]
+
+@pytest.fixture
+def shown(monkeypatch):
+    """Capture IPython's ``display`` calls as ``(args, kwargs)`` pairs."""
+    calls = []
+    monkeypatch.setattr(IPython.display, "display", lambda *a, **kw: calls.append((a, kw)))
+    return calls
 
 
-def _runner():
-    spec = importlib.util.spec_from_file_location("run_notebooks", ROOT / "tools/run_notebooks.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def as_output(call):
+    """Turn a captured ``display(..., raw=True, metadata=...)`` into a notebook output."""
+    (data,), kwargs = call
+    return nbformat.v4.new_output("display_data", data=data, metadata=kwargs["metadata"])
 
 
 def test_result_line_rounds_to_four_decimals():
@@ -25,51 +30,49 @@ def test_result_line_rounds_to_four_decimals():
     assert line == "V2: test RMSE 0.8526, MAE 0.6599"
 
 
-@pytest.fixture
-def shown(monkeypatch):
-    calls = []
-    monkeypatch.setattr(IPython.display, "display", lambda *a, **kw: calls.append((a, kw)))
-    return calls
-
-
 def test_show_result_displays_the_line_and_records_train_seconds_as_metadata(shown):
     history = pd.DataFrame({"loss": [1.0, 0.5]})
     history.attrs["train_seconds"] = 3.25
-    report.show_result("V2", {"rmse": 0.85, "mae": 0.66}, history)
+    report.show_result("V2", {"rmse": np.float32(0.85), "mae": 0.66}, history)
 
     ((args, kwargs),) = shown
     assert args[0] == {"text/plain": "V2: test RMSE 0.8500, MAE 0.6600"}
     assert kwargs["raw"] is True
     record = kwargs["metadata"][report.METADATA_KEY]
-    assert record == {"model": "V2", "rmse": 0.85, "mae": 0.66, "train_seconds": 3.25}
+    assert record == {
+        "model": "V2",
+        "rmse": pytest.approx(0.85),
+        "mae": 0.66,
+        "train_seconds": 3.25,
+    }
+    json.dumps(kwargs["metadata"])  # numpy numbers became floats: nbformat can save them
 
 
 def test_show_result_without_history_records_no_time(shown):
     report.show_result("V1", {"rmse": 1.2})
     record = shown[0][1]["metadata"][report.METADATA_KEY]
-    assert "train_seconds" not in record and record["rmse"] == 1.2
+    assert record == {"model": "V1", "rmse": 1.2}
 
 
-def test_run_notebooks_collects_recorded_results_in_order():
-    runner = _runner()
-    assert runner.METADATA_KEY == report.METADATA_KEY
+def test_records_shown_in_a_notebook_are_read_back_in_order(shown):
+    report.show_result("V1", {"rmse": 1.18, "mae": 0.9})
+    report.show_result("BPR", {"ndcg_at_10": 0.21})
     nb = nbformat.v4.new_notebook()
-    first = nbformat.v4.new_code_cell("")
-    first.outputs = [
-        nbformat.v4.new_output("stream", name="stdout", text="epoch 1\n"),
-        nbformat.v4.new_output(
-            "display_data",
-            data={"text/plain": "V1: ..."},
-            metadata={report.METADATA_KEY: {"model": "V1", "rmse": 1.18}},
-        ),
-    ]
-    second = nbformat.v4.new_code_cell("")
-    second.outputs = [
-        nbformat.v4.new_output(
-            "display_data",
-            data={"text/plain": "V2: ..."},
-            metadata={report.METADATA_KEY: {"model": "V2", "rmse": 0.85}},
-        )
-    ]
+    first, second = nbformat.v4.new_code_cell(""), nbformat.v4.new_code_cell("")
+    first.outputs = [nbformat.v4.new_output("stream", name="stdout", text="epoch 1\n")]
+    first.outputs.append(as_output(shown[0]))
+    second.outputs = [as_output(shown[1])]
     nb.cells = [nbformat.v4.new_markdown_cell("# x"), first, second]
-    assert [r["model"] for r in runner._results(nb)] == ["V1", "V2"]
+    nb = nbformat.reads(nbformat.writes(nb), as_version=4)  # through the saved file format
+
+    records = report.read_results(nb)
+    assert records == [
+        {"model": "V1", "rmse": 1.18, "mae": 0.9},
+        {"model": "BPR", "ndcg_at_10": 0.21},
+    ]
+    table = report.results_frame([("02_v1", records[0]), ("07_eval", records[1])])
+    assert list(table.columns) == list(report.RESULT_COLUMNS)
+    assert table["model"].tolist() == ["V1", "BPR"]
+    assert table["notebook"].tolist() == ["02_v1", "07_eval"]
+    assert table.loc[0, "rmse"] == 1.18 and np.isnan(table.loc[1, "rmse"])
+    assert table.loc[1, "ndcg_at_10"] == 0.21 and np.isnan(table.loc[0, "train_seconds"])

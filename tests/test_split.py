@@ -10,14 +10,7 @@ from hypothesis import strategies as st
 from sklearn.model_selection import train_test_split
 from synthetic import make_ratings
 
-from reco.split import Split, course_split, encode_ids, train_val_test_split
-
-
-@pytest.fixture(autouse=True)
-def isolated_homes(tmp_path, monkeypatch):
-    """Keep any data lookup away from the user's real cache."""
-    monkeypatch.setenv("RECO_DATA_HOME", str(tmp_path / "env-home"))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
+from reco.split import Split, check_id_dtype, course_split, encode_ids, train_val_test_split
 
 
 @pytest.fixture
@@ -71,7 +64,7 @@ def test_encode_decode_round_trip(ratings):
 def test_encode_ids_with_other_column_names():
     df = pd.DataFrame({"uid": [10, 30, 10], "iid": [7, 7, 99], "stars": [4.0, 3.5, 2.0]})
     encoded, encoder = encode_ids(
-        df, user_col="uid", item_col="iid", user_idx_col="u", item_idx_col="i"
+        df, user_col="uid", movie_col="iid", user_idx_col="u", movie_idx_col="i"
     )
     assert encoded["u"].tolist() == [0, 1, 0]
     assert encoded["i"].tolist() == [0, 0, 1]
@@ -96,13 +89,45 @@ def test_out_of_range_indices_raise_value_error(ratings):
     assert encoder.decode_users([]).size == 0
 
 
-@pytest.mark.parametrize("drop", ["userId", "movieId"])
-def test_encode_ids_missing_column_raises_value_error(ratings, drop):
-    with pytest.raises(ValueError, match=drop):
+@pytest.mark.parametrize(("drop", "keyword"), [("userId", "user_col"), ("movieId", "movie_col")])
+def test_a_missing_id_column_is_named_with_the_keyword_that_fixes_it(ratings, drop, keyword):
+    with pytest.raises(
+        ValueError, match=rf"ratings table has no column\(s\) \['{drop}'\].*{keyword}=<your column>"
+    ):
         encode_ids(ratings.drop(columns=drop))
 
 
-@settings(max_examples=60, deadline=None)
+@pytest.mark.parametrize("missing", [np.nan, None])
+@pytest.mark.parametrize("column", ["userId", "movieId"])
+def test_missing_ids_are_refused_with_the_rows_and_the_fix(ratings, column, missing):
+    holes = ratings.astype({column: object})
+    holes.loc[[3, 7], column] = missing
+    kind = "user" if column == "userId" else "movie"
+    with pytest.raises(
+        ValueError,
+        match=rf"ratings\['{column}'\] has 2 missing id\(s\) \(NaN or None\), at row\(s\) \[3, 7\]; "
+        rf"a missing id is not a {kind}.*dropna\(subset=\['{column}'\]\)",
+    ):
+        encode_ids(holes)
+
+
+def test_ids_stored_as_strings_are_refused_by_an_encoder_of_numbers(ratings):
+    _, encoder = encode_ids(ratings)
+    ids = ratings["movieId"].astype(str)
+    with pytest.raises(
+        ValueError, match=r"the movie ids holds object values but the encoder was fitted on numbers"
+    ):
+        encoder.encode_movies(ids)
+    with pytest.raises(ValueError, match=r"ratings\['movieId'\] holds .*\.astype\(int\)"):
+        check_id_dtype(encoder.movies, ids, "ratings['movieId']")
+    _, by_name = encode_ids(ratings.astype({"userId": str}))
+    with pytest.raises(ValueError, match=r"fitted on strings.*\.astype\(str\)"):
+        by_name.encode_users(ratings["userId"])
+    as_text = ratings["userId"].astype(str)  # the same ids, as strings, encode fine
+    np.testing.assert_array_equal(by_name.decode_users(by_name.encode_users(as_text)), as_text)
+
+
+@settings(max_examples=40, deadline=None)
 @given(
     users=st.lists(st.integers(-(2**40), 2**40), min_size=1, max_size=40),
     movies=st.lists(st.integers(1, 200_000), min_size=1, max_size=40),
@@ -159,6 +184,15 @@ def test_course_split_is_deterministic_and_depends_on_the_seed(encoded):
     np.testing.assert_array_equal(a.y_train, b.y_train)
     other = course_split(encoded, seed=7)
     assert not np.array_equal(a.X_test, other.X_test)
+
+
+def test_both_splits_record_the_sizes_of_the_encoding(ratings):
+    # The last movie index is rated once; wherever that rating falls, the sizes are the encoder's.
+    encoded, encoder = encode_ids(ratings)
+    for split in (course_split(encoded), train_val_test_split(encoded, seed=1)):
+        assert (split.n_users, split.n_movies) == (encoder.n_users, encoder.n_movies)
+    bare = Split(np.zeros((3, 2)), np.zeros(3), np.zeros((1, 2)), np.zeros(1))
+    assert bare.n_users is None and bare.n_movies is None
 
 
 def test_course_split_needs_encoded_columns(ratings):
