@@ -244,12 +244,13 @@ def _candidates(model, encoder, ratings, user_id, exclude_rated, user_col, movie
             f"trained on (ids {known.min()} to {known.max()}, with gaps). "
             "Fix: pick one of encoder.users.classes_ (the same ids as ratings['userId'].unique())."
         )
+    # ratings give the tie-break's popularity, so they are checked even with exclude_rated=False
+    require_columns(ratings, {user_col: "user_col", movie_col: "movie_col"}, "ratings")
+    check_id_dtype(encoder.users, ratings[user_col], f"ratings[{user_col!r}]")
+    check_id_dtype(encoder.movies, ratings[movie_col], f"ratings[{movie_col!r}]")
     movie_idx = np.arange(encoder.n_movies, dtype=np.int32)
     movie_ids = np.asarray(encoder.decode_movies(movie_idx))
     if exclude_rated:
-        require_columns(ratings, {user_col: "user_col", movie_col: "movie_col"}, "ratings")
-        check_id_dtype(encoder.users, ratings[user_col], f"ratings[{user_col!r}]")
-        check_id_dtype(encoder.movies, ratings[movie_col], f"ratings[{movie_col!r}]")
         seen = ratings.loc[ratings[user_col] == user_id, movie_col].to_numpy()
         movie_idx = movie_idx[~np.isin(movie_ids, seen)]
     return movie_idx

@@ -289,6 +289,83 @@ def test_by_movie_bias_reads_recommender_net_v2_and_names_models_without_a_bias(
             by_movie_bias(model, ENCODER, RATINGS, MOVIES, 1)
 
 
+# --------------------------------------------------------------------------- ratings always checked
+
+
+def test_a_missing_column_is_named_even_when_rated_movies_are_kept(model):
+    renamed = RATINGS.rename(columns={"movieId": "item"})
+    with pytest.raises(
+        ValueError, match=r"ratings table has no column\(s\) \['movieId'\].*movie_col="
+    ):
+        recommend(model, ENCODER, renamed, MOVIES, user_id=1)
+    out = recommend(
+        model, ENCODER, renamed, MOVIES.rename(columns={"movieId": "item"}), 1, movie_col="item"
+    )
+    assert out["item"].tolist() == [40, 60, 50, 20]
+
+
+# --------------------------------------------------------------------------- rated_by
+
+
+def test_rated_by_lists_the_highest_rated_first():
+    out = rated_by(RATINGS, MOVIES, user_id=1)
+    assert out["movieId"].tolist() == [30, 10, 70]  # 10 and 70 tie at 4: 10 has more ratings
+    assert out["rating"].tolist() == [5.0, 4.0, 4.0]
+    assert out["n_ratings"].tolist() == [1, 2, 1]  # movie 10 is rated by users 1 and 5
+    assert out["title"].tolist() == ["Title of 30", "Title of 10", "Title of 70"]
+    assert list(out.columns) == ["movieId", "title", "genres", "rating", "n_ratings"]
+    assert rated_by(RATINGS, MOVIES, user_id=2, k=2)["movieId"].tolist() == [50, 20]
+
+
+def test_rated_by_breaks_ties_by_popularity_then_id():
+    # User 7 gives 4 stars to 10, 40, 60 and 70; 70 has 4 ratings in all, 10 three, 40 and 60 two.
+    extra = pd.DataFrame(
+        {
+            "userId": [7, 7, 7, 7, 8, 8],
+            "movieId": [10, 70, 60, 40, 70, 70],
+            "rating": np.float32(4.0),
+            "timestamp": np.arange(6, dtype=np.int64),
+        }
+    )
+    table = pd.concat([RATINGS, extra], ignore_index=True)
+    out = rated_by(table, MOVIES, user_id=7)
+    assert out["movieId"].tolist() == [70, 10, 40, 60]
+    assert out["n_ratings"].tolist() == [4, 3, 2, 2]
+    pd.testing.assert_frame_equal(out, rated_by(table.sample(frac=1, random_state=0), MOVIES, 7))
+
+
+def test_rated_by_unknown_user_and_bad_k_are_clear_errors():
+    with pytest.raises(ValueError, match=r"user id 999 has no ratings.*unique\(\)"):
+        rated_by(RATINGS, MOVIES, user_id=999)
+    with pytest.raises(ValueError, match="k must be a positive integer"):
+        rated_by(RATINGS, MOVIES, user_id=1, k=0)
+
+
+# --------------------------------------------------------------------------- by_movie_bias
+
+
+def test_by_movie_bias_ranks_unrated_movies_by_bias():
+    bias = {10: 2.0, 20: -1.0, 30: 1.5, 40: 0.5, 50: 0.7, 60: 0.5, 70: 3.0}
+    model = model_with_movie_bias(bias)
+    out = by_movie_bias(model, ENCODER, RATINGS, MOVIES, user_id=1)
+    assert out["movieId"].tolist() == [50, 40, 60, 20]  # 10, 30, 70 rated; 40/60 tie: by id
+    np.testing.assert_allclose(out["movie_bias"], [0.7, 0.5, 0.5, -1.0])
+    assert list(out.columns) == ["movieId", "title", "genres", "movie_bias"]
+    assert out.index.tolist() == [1, 2, 3, 4] and out.index.name == "rank"
+    top = by_movie_bias(model, ENCODER, RATINGS, MOVIES, user_id=5, k=2, exclude_rated=False)
+    assert top["movieId"].tolist() == [70, 10]
+
+
+def test_by_movie_bias_reads_recommender_net_v2_and_names_models_without_a_bias():
+    bias = {10: 0.1, 20: 0.2, 30: 0.3, 40: 0.4, 50: 0.5, 60: 0.6, 70: 0.7}
+    net_v2 = model_with_movie_bias(bias, models.build_net_v2)
+    out = by_movie_bias(net_v2, ENCODER, RATINGS, MOVIES, user_id=2)
+    assert out["movieId"].tolist() == [70, 30, 10]
+    for model in (models.build_net(ENCODER, n_factors=2), models.build_v1(ENCODER, n_factors=2)):
+        with pytest.raises(ValueError, match="has no 'movie_bias' layer.*V2 and RecommenderNetV2"):
+            by_movie_bias(model, ENCODER, RATINGS, MOVIES, 1)
+
+
 # --------------------------------------------------------------------------- known bugs
 
 
@@ -304,11 +381,6 @@ def test_a_missing_column_is_named_even_when_rated_movies_are_kept(model):
         recommend(model, ENCODER, renamed, MOVIES, user_id=1, exclude_rated=False)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="reco/recommend.py: with exclude_rated=False the ids' dtype is not checked, so "
-    "ids stored as strings silently count zero ratings for every movie in the tie-break",
-)
 def test_ids_stored_as_strings_are_refused_even_when_rated_movies_are_kept():
     flat = scoring_model(dict.fromkeys(MOVIE_IDS, 3.0))
     more = pd.concat(
