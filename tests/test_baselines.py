@@ -10,7 +10,13 @@ import pytest
 from synthetic import make_dataset
 
 from reco import evaluate
-from reco.baselines import BiasBaseline, DampedMeanBaseline, PopularityBaseline, RandomBaseline
+from reco.baselines import (
+    EASE,
+    BiasBaseline,
+    DampedMeanBaseline,
+    PopularityBaseline,
+    RandomBaseline,
+)
 from reco.split import Split
 
 BASELINES = (RandomBaseline, PopularityBaseline, DampedMeanBaseline, BiasBaseline)
@@ -279,3 +285,89 @@ def test_movies_and_users_without_training_ratings_get_zero_bias():
 def test_bad_bias_settings_are_rejected_at_fit(settings, message):
     with pytest.raises(ValueError, match=message):
         BiasBaseline(**settings).fit(bias_split())
+
+
+# --------------------------------------------------------------------------- EASE
+
+
+def ease_split() -> Split:
+    """A 0/1 history of 5 users over 4 rated movies; movie 4 is only in the test part.
+
+    Stars are ignored by EASE: a training rating of any value is a 1.
+    """
+    rated = [(0, 0), (0, 1), (0, 3), (1, 1), (1, 2), (2, 0), (2, 2), (2, 3), (3, 3), (4, 0), (4, 1)]
+    stars = np.resize([1.0, 5.0, 3.5], len(rated))
+    train = [(u, m, r) for (u, m), r in zip(rated, stars, strict=True)]
+    return split_of(train, [(3, 4, 5.0), (1, 0, 4.0)], n_users=6, n_movies=5)
+
+
+def ease_closed_form(X: np.ndarray, lam: float) -> np.ndarray:
+    """Steck's B = I - P diagMat(1 / diag(P)), P = (X^T X + lam I)^-1, in float64."""
+    P = np.linalg.inv(X.T @ X + lam * np.eye(X.shape[1]))
+    return np.eye(X.shape[1]) - P / np.diag(P)  # column j divided by P_jj
+
+
+def history_of(split: Split) -> np.ndarray:
+    X = np.zeros((split.n_users, split.n_movies))
+    X[split.X_train[:, 0], split.X_train[:, 1]] = 1.0
+    return X
+
+
+@pytest.mark.parametrize("lam", [0.5, 3.0])
+def test_ease_weights_are_the_closed_form(lam):
+    split = ease_split()
+    ease = EASE(lam=lam)
+    assert ease.fit(split) is ease
+    X = history_of(split)[:, :4]  # movie 4 has no training rating: left out of B
+    expected = ease_closed_form(X, lam)
+    np.testing.assert_array_equal(ease.movies_, [0, 1, 2, 3])
+    np.testing.assert_allclose(ease.weights_, expected, atol=1e-4)
+    np.testing.assert_array_equal(np.diag(ease.weights_), 0.0)
+    off_diagonal = ~np.eye(4, dtype=bool)
+    assert np.abs(expected[off_diagonal]).min() > 1e-3  # no trivial zeros
+    assert not np.allclose(expected, expected.T, atol=1e-3)  # dividing rows would differ
+
+
+def test_ease_scores_are_the_history_times_the_weights_over_the_catalogue():
+    split = ease_split()
+    ease = EASE(lam=0.5).fit(split)
+    X = history_of(split)
+    expected = np.zeros((6, 5))
+    expected[:, :4] = X[:, :4] @ ease_closed_form(X[:, :4], 0.5)
+    users = [3, 0, 5, 3]  # user 5 has no training rating: all scores 0
+    scores = ease.score_users(users)
+    assert scores.shape == (4, 5)
+    np.testing.assert_allclose(scores, expected[users], atol=1e-4)
+    np.testing.assert_array_equal(scores[:, 4], 0.0)  # the movie with no training rating
+    np.testing.assert_array_equal(scores[2], 0.0)
+    np.testing.assert_allclose(evaluate.score_users(ease, users, n_movies=5), scores)
+
+
+def test_ease_ranks_a_movie_that_co_occurs_above_one_that_never_does():
+    # Movies 0 and 1 are rated together (users 0-2); movie 2 only with movie 3 (users 3-4).
+    # User 5 rated movie 0 alone: movie 1 co-occurs with it, movie 2 never does.
+    split = split_of(
+        [(0, 0, 4.0), (0, 1, 2.0), (1, 0, 5.0), (1, 1, 3.0), (2, 1, 4.0),
+         (3, 2, 4.0), (3, 3, 1.0), (4, 2, 5.0), (4, 3, 4.0), (5, 0, 3.0)],
+        [(5, 1, 5.0)],
+    )  # fmt: skip
+    ease = EASE(lam=1.0).fit(split)
+    scores = ease.score_users([5])[0]
+    assert scores[1] > 0.1 and scores[1] > scores[2]
+    assert scores[2] == pytest.approx(0.0, abs=1e-6)
+    recs = evaluate.top_k(ease, split, k=1)
+    assert recs.loc[recs["user"] == 5, "movie"].tolist() == [1]
+
+
+@pytest.mark.parametrize("lam", [0.0, -1.0, float("nan")])
+def test_ease_needs_a_positive_lambda(lam):
+    with pytest.raises(ValueError, match="lam must be positive"):
+        EASE(lam=lam).fit(ease_split())
+
+
+def test_ease_says_to_call_fit_before_scoring():
+    with pytest.raises(ValueError, match=r"EASE is not fitted yet.*\.fit\(split\)"):
+        EASE().score_users([0])
+    with pytest.raises(ValueError, match=r"user indices must lie in \[0, 5\]"):
+        EASE().fit(ease_split()).score_users([6])
+    assert repr(EASE(lam=3.0)) == "EASE(lam=3.0)"
