@@ -33,7 +33,8 @@ import numpy as np
 import pandas as pd
 from keras import layers
 
-from reco.models import _architecture, _check_l2
+from reco.baselines import _catalogue
+from reco.models import _architecture, _check_l2, embedding_sizes
 from reco.split import Split
 from reco.train import EpochLog, TrainConfig
 
@@ -110,10 +111,12 @@ def interactions(split: Split, part: str = "train") -> tuple[np.ndarray, np.ndar
         ``part``, shape ``(n,)``, and a float32 array of shape
         ``(n, n_movies)`` with 1 where the user rated the movie.
     """
+    if part not in ("train", "val", "test"):
+        raise ValueError(f"part must be 'train', 'val' or 'test'; got {part!r}.")
     X = getattr(split, f"X_{part}")
     if X is None:
-        raise ValueError(f"this split has no {part!r} part.")
-    n_movies = split.n_movies if split.n_movies is not None else int(X[:, 1].max()) + 1
+        raise ValueError(f"this split has no {part!r} part. Fix: use train_val_test_split.")
+    _, n_movies = _catalogue(split)
     users, row = np.unique(X[:, 0], return_inverse=True)
     rows = np.zeros((len(users), n_movies), dtype=np.float32)
     rows[row, X[:, 1]] = 1.0
@@ -148,6 +151,13 @@ def fit_implicit(
     if loss not in LOSSES:
         raise ValueError(f"loss must be one of {LOSSES}; got {loss!r}.")
     users, rows = interactions(split, "train")
+    n_users, n_movies = embedding_sizes(model)
+    if n_movies != rows.shape[1] or (len(users) and users.max() >= n_users):
+        raise ValueError(
+            f"the model was built for {n_users} users and {n_movies} movies, but the split has "
+            f"{rows.shape[1]} movies and user indices up to {users.max()}. Fix: build the model "
+            "with the encoder of this split, e.g. build_implicit_mf(encoder)."
+        )
     if loss == "multinomial":
         # Keras's categorical cross-entropy is -sum(target * log_softmax(logits)):
         # with 0/1 targets it is the multinomial log-likelihood of all of a user's movies.
