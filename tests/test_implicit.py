@@ -22,7 +22,7 @@ import pytest
 from synthetic import make_dataset
 
 from reco import evaluate, train
-from reco.implicit import LOSSES, build_implicit_mf, fit_implicit, interactions
+from reco.implicit import build_implicit_mf, fit_implicit, interactions
 from reco.models import embedding_sizes
 from reco.similar import movie_factors
 from reco.split import Split
