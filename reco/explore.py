@@ -3,7 +3,8 @@
 These are the numbers and tables the first notebook looks at before any model
 is trained, plus the few yardsticks the model notebooks read predictions with: predictions
 outside the rating scale, test ratings of movies with no training rating, and
-what a V2 bias is worth in stars. Error measures live in :mod:`reco.metrics`.
+what a V2 bias is worth in stars; and one for top-k lists, how many movies
+two users' lists share. Error measures live in :mod:`reco.metrics`.
 Everything here is plain numpy and pandas; the functions exist so that the
 notebooks stay short and the same numbers are tested once.
 """
@@ -16,12 +17,22 @@ import numpy as np
 import pandas as pd
 
 from reco._checks import join_titles, require_columns
-from reco.constants import MAX_RATING, MIN_RATING, MOVIE_COL, RATING_COL, TITLE_COL, USER_COL
+from reco.constants import (
+    MAX_RATING,
+    MIN_RATING,
+    MOVIE_COL,
+    MOVIE_IDX_COL,
+    RATING_COL,
+    TITLE_COL,
+    USER_COL,
+    USER_IDX_COL,
+)
 
 __all__ = [
     "bias_in_stars",
     "count_stats",
     "format_summary",
+    "list_overlap",
     "movie_stats",
     "out_of_range",
     "summary",
@@ -304,3 +315,39 @@ def bias_in_stars(
     span = max_rating - min_rating
     x0 = np.log((at - min_rating) / (max_rating - at))
     return min_rating + span / (1 + np.exp(-(x0 + bias))) - at
+
+
+def list_overlap(
+    lists: pd.DataFrame,
+    *,
+    user_col: str = USER_IDX_COL,
+    movie_col: str = MOVIE_IDX_COL,
+) -> pd.DataFrame:
+    """Count how many movies every pair of users' top-k lists have in common.
+
+    If every user gets much the same list, the recommender is not personal;
+    the off-diagonal counts show how much it is.
+
+    Args:
+        lists: one row per (user, listed movie), such as
+            :func:`reco.evaluate.top_k`'s table; a movie listed twice for
+            one user counts once.
+        user_col: column of users (indices or ids).
+        movie_col: column of movies (indices or ids).
+
+    Returns:
+        a square int DataFrame, index and columns the users (sorted): cell
+        ``(a, b)`` is the number of movies in both ``a``'s and ``b``'s lists;
+        the diagonal holds each list's length. For the pairs of distinct
+        users, take ``frame.to_numpy()[np.triu_indices(len(frame), k=1)]``.
+
+    Raises:
+        ValueError: a column is missing.
+    """
+    require_columns(lists, {user_col: "user_col", movie_col: "movie_col"}, "lists")
+    users, rows = np.unique(lists[user_col].to_numpy(), return_inverse=True)
+    _, cols = np.unique(lists[movie_col].to_numpy(), return_inverse=True)
+    listed = np.zeros((len(users), int(cols.max()) + 1 if cols.size else 0), dtype=np.int32)
+    listed[rows, cols] = 1
+    index = pd.Index(users, name=user_col)
+    return pd.DataFrame(listed @ listed.T, index=index, columns=index.rename(None))

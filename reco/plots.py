@@ -16,6 +16,7 @@ import pandas as pd
 
 from reco._checks import require_columns
 from reco.constants import (
+    DEFAULT_K,
     MAX_RATING,
     MIN_RATING,
     MOVIE_COL,
@@ -27,10 +28,13 @@ from reco.constants import (
 __all__ = [
     "plot_comparison",
     "plot_counts",
+    "plot_crosstab",
     "plot_histories",
     "plot_history",
     "plot_metric",
+    "plot_movie_biases",
     "plot_movie_map",
+    "plot_overlap",
     "plot_prediction_distribution",
     "plot_rating_distribution",
 ]
@@ -291,22 +295,32 @@ def plot_prediction_distribution(
     min_rating: float = MIN_RATING,
     max_rating: float = MAX_RATING,
     bins: int = 60,
+    true_ratings=None,
+    step: float = RATING_STEP,
     ax=None,
 ):
     """Draw histograms of predicted ratings, with the rating range marked.
 
     Useful to see a model predict outside the scale (V1 has nothing that keeps
-    it inside ``[min_rating, max_rating]``).
+    it inside ``[min_rating, max_rating]``), and, with ``true_ratings``, how
+    the predictions' spread compares with the ratings they predict.
 
     Args:
         predictions: label -> float array of shape ``(n,)`` of predicted stars.
         min_rating: lowest rating on the scale (drawn as a dashed line).
         max_rating: highest rating on the scale (drawn as a dashed line).
-        bins: number of bins, shared by all histograms.
+        bins: number of bins, shared by all histograms of predictions.
+        true_ratings: float array of the true ratings, or ``None``. When given,
+            they are drawn as a black outline with one bin per possible rating
+            (``step`` wide, centred on it), and every histogram shows a
+            density (share per star), so that the predictions, spread over
+            fine bins, and the ratings, on a half-star grid, compare by area.
+        step: distance between two possible ratings (the bins of ``true_ratings``).
         ax: Axes to draw on; default: a new figure.
 
     Returns:
-        the Axes: one histogram per label, two dashed lines, and a legend.
+        the Axes: one histogram per label (and one for ``true_ratings``), two
+        dashed lines, and a legend.
 
     Raises:
         ValueError: ``predictions`` is empty.
@@ -317,14 +331,28 @@ def plot_prediction_distribution(
     lo = min(min_rating, *(a.min() for a in arrays.values()))
     hi = max(max_rating, *(a.max() for a in arrays.values()))
     edges = np.linspace(lo, hi, bins + 1)
+    density = true_ratings is not None
     ax = _axes(ax)
     for label, values in arrays.items():
-        ax.hist(values, bins=edges, alpha=0.6, label=label)
+        ax.hist(values, bins=edges, alpha=0.6, label=label, density=density)
+    if density:
+        true = np.asarray(true_ratings, dtype=np.float64).reshape(-1)
+        n_values = int(round((max_rating - min_rating) / step)) + 1
+        grid = min_rating - step / 2 + step * np.arange(n_values + 1)
+        ax.hist(
+            true,
+            bins=grid,
+            density=True,
+            histtype="step",
+            color="black",
+            linewidth=1.5,
+            label="true ratings",
+        )
     for bound in (min_rating, max_rating):
         ax.axvline(bound, color="black", linestyle="--", linewidth=1)
     ax.set_title("Predicted ratings (dashed: the rating range)")
     ax.set_xlabel("predicted rating (stars)")
-    ax.set_ylabel("number of predictions")
+    ax.set_ylabel("density (share per star)" if density else "number of predictions")
     ax.legend()
     return ax
 
@@ -396,4 +424,180 @@ def plot_movie_map(frame: pd.DataFrame, n_labels: int = 25, *, title: str | None
     ax.set_title(title if title is not None else default)
     ax.set_xlabel("first principal component")
     ax.set_ylabel("second principal component")
+    return ax
+
+
+def _short(label, width: int) -> str:
+    text = str(label)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def plot_crosstab(
+    table: pd.DataFrame,
+    *,
+    title: str | None = None,
+    label_width: int = 40,
+    annotate: bool = True,
+    min_rating: float = MIN_RATING,
+    max_rating: float = MAX_RATING,
+    ax=None,
+):
+    """Draw a ratings crosstab as a heatmap, with the empty cells left blank.
+
+    Empty cells (NaN: nobody rated that pair) are masked, so they show as
+    the grey background and stand out from every rating, whatever its value.
+
+    Args:
+        table: a crosstab such as :func:`reco.explore.top_crosstab`'s (or its
+            transpose): one row and one column per user or movie, ratings in
+            stars or NaN. Rows are drawn top to bottom, columns left to right.
+        title: the plot's title; default: says how many cells are empty.
+        label_width: longest row or column label, in characters; longer
+            labels (titles) are cut with an ellipsis.
+        annotate: write each rating in its cell.
+        min_rating: bottom of the colour scale, in stars.
+        max_rating: top of the colour scale, in stars.
+        ax: Axes to draw on; default: a new figure sized to the table.
+
+    Returns:
+        the Axes, with one image and a colour bar in stars.
+
+    Raises:
+        ValueError: ``table`` is empty.
+    """
+    if table.empty:
+        raise ValueError("the table is empty; pass reco.explore.top_crosstab(...)'s result.")
+    values = table.to_numpy(dtype=np.float64)
+    n_rows, n_cols = values.shape
+    if ax is None:
+        size = (2.5 + 0.45 * n_cols, 1.5 + 0.35 * n_rows)
+        _, ax = plt.subplots(figsize=size, layout="constrained")
+    ax.set_facecolor("0.85")
+    masked = np.ma.masked_invalid(values)
+    image = ax.imshow(masked, cmap="viridis", vmin=min_rating, vmax=max_rating, aspect="auto")
+    ax.figure.colorbar(image, ax=ax, label="rating (stars)", shrink=0.8)
+    if annotate:
+        middle = (min_rating + max_rating) / 2
+        for i, j in zip(*np.nonzero(~masked.mask), strict=True):
+            color = "black" if values[i, j] > middle else "white"
+            ax.text(j, i, f"{values[i, j]:g}", ha="center", va="center", fontsize=7, color=color)
+    ax.set_xticks(np.arange(n_cols))
+    ax.set_xticklabels(
+        [_short(c, label_width) for c in table.columns], rotation=45, ha="right", fontsize=8
+    )
+    ax.set_yticks(np.arange(n_rows))
+    ax.set_yticklabels([_short(r, label_width) for r in table.index], fontsize=8)
+    ax.set_xlabel(str(table.columns.name or ""))
+    ax.set_ylabel(str(table.index.name or ""))
+    empty = int(np.isnan(values).sum())
+    default = f"{empty} of {values.size} cells empty (grey)"
+    ax.set_title(title if title is not None else default)
+    return ax
+
+
+def plot_movie_biases(
+    stats: pd.DataFrame,
+    *,
+    bias_col: str = "bias",
+    mean_col: str = "mean_rating",
+    count_col: str = "n_ratings",
+    title: str | None = None,
+    ax=None,
+):
+    """Scatter each movie's learned bias against its mean rating, coloured by its number of ratings.
+
+    Shrinkage shows at a glance: movies with few ratings (dark) sit near a
+    bias of 0 whatever their mean rating, while well-known movies (bright)
+    spread along the diagonal. The colour scale is logarithmic because the
+    numbers of ratings span two orders of magnitude.
+
+    Args:
+        stats: one row per movie with ``bias_col``, ``mean_col`` (stars) and
+            ``count_col`` (int, at least 1), such as
+            :func:`reco.explore.movie_stats`'s table with a bias column added.
+        bias_col: column of learned movie biases.
+        mean_col: column of mean ratings, in stars.
+        count_col: column of numbers of ratings.
+        title: the plot's title; default: ``"Movie bias against mean rating"``.
+        ax: Axes to draw on; default: a new figure.
+
+    Returns:
+        the Axes, with one point per movie and a colour bar.
+    """
+    from matplotlib.colors import LogNorm
+
+    require_columns(
+        stats, {bias_col: "bias_col", mean_col: "mean_col", count_col: "count_col"}, "stats"
+    )
+    counts = stats[count_col].to_numpy(dtype=np.float64)
+    order = np.argsort(counts, kind="stable")  # well-known movies drawn last, on top
+    ax = _axes(ax)
+    points = ax.scatter(
+        stats[mean_col].to_numpy()[order],
+        stats[bias_col].to_numpy()[order],
+        c=counts[order],
+        norm=LogNorm(vmin=max(counts.min(), 1), vmax=counts.max()),
+        cmap="viridis",
+        s=6,
+        alpha=0.7,
+        linewidths=0,
+    )
+    ax.figure.colorbar(points, ax=ax, label="number of ratings (log scale)")
+    ax.axhline(0.0, color="black", linewidth=0.8)
+    ax.set_title(title if title is not None else "Movie bias against mean rating")
+    ax.set_xlabel("mean rating (stars)")
+    ax.set_ylabel("learned movie bias (logits)")
+    return ax
+
+
+def plot_overlap(
+    overlaps: Mapping[str, np.ndarray],
+    k: int = DEFAULT_K,
+    *,
+    title: str | None = None,
+    log: bool = True,
+    ax=None,
+):
+    """Draw how many movies two top-k lists share, as the share of pairs for 0 to k.
+
+    Args:
+        overlaps: label -> int array of shared-movie counts, one per pair of
+            lists (for example every pair of users, or one user against every
+            other), such as :func:`reco.explore.list_overlap`'s values.
+        k: the lists' length: the bars go from 0 to ``k`` shared movies.
+        title: the plot's title; default: ``"How many movies two top-k lists share"``.
+        log: a logarithmic y axis, so that rare large overlaps stay visible.
+        ax: Axes to draw on; default: a new figure.
+
+    Returns:
+        the Axes: one group of bars per count 0..k, one bar per label (the
+        bars of a label add up to 1), and a legend with the mean of each.
+
+    Raises:
+        ValueError: ``overlaps`` is empty, or a count is outside ``0..k``.
+    """
+    if not overlaps:
+        raise ValueError("overlaps is empty; pass {label: array of shared-movie counts}.")
+    ax = _axes(ax)
+    width = 0.8 / len(overlaps)
+    x = np.arange(k + 1)
+    for i, (label, counts) in enumerate(overlaps.items()):
+        counts = np.asarray(counts).reshape(-1)
+        if counts.size == 0:
+            raise ValueError(f"overlaps[{label!r}] is empty.")
+        if counts.min() < 0 or counts.max() > k:
+            raise ValueError(
+                f"overlaps[{label!r}] has counts from {counts.min()} to {counts.max()}; lists of "
+                f"length k={k} share 0 to {k} movies. Fix: pass k= the lists' length."
+            )
+        share = np.bincount(counts.astype(np.int64), minlength=k + 1) / counts.size
+        offset = (i - (len(overlaps) - 1) / 2) * width
+        ax.bar(x + offset, share, width, label=f"{label} (mean {counts.mean():.2f})")
+    if log:
+        ax.set_yscale("log")
+    ax.set_xticks(x)
+    ax.set_xlabel("movies in common")
+    ax.set_ylabel("share of pairs" + (" (log scale)" if log else ""))
+    ax.set_title(title if title is not None else "How many movies two top-k lists share")
+    ax.legend()
     return ax

@@ -193,3 +193,28 @@ def test_bias_in_stars_follows_the_scaled_sigmoid():
     assert isinstance(series, pd.Series) and series.iloc[0] < 0 < series.iloc[1]
     with pytest.raises(ValueError, match="strictly between"):
         explore.bias_in_stars(0.5, 5.0)
+
+
+def test_list_overlap_counts_shared_movies_for_every_pair():
+    lists = pd.DataFrame(
+        {
+            "user": [5, 5, 5, 2, 2, 2, 9, 9, 9],
+            "movie": [1, 2, 3, 3, 2, 7, 8, 9, 10],
+            "rank": [1, 2, 3] * 3,
+        }
+    )
+    overlap = explore.list_overlap(lists)
+    assert list(overlap.index) == [2, 5, 9] and list(overlap.columns) == [2, 5, 9]
+    assert overlap.index.name == "user"
+    expected = [[3, 2, 0], [2, 3, 0], [0, 0, 3]]
+    np.testing.assert_array_equal(overlap.to_numpy(), expected)
+    pairs = overlap.to_numpy()[np.triu_indices(len(overlap), k=1)]
+    assert sorted(pairs.tolist()) == [0, 0, 2]
+
+
+def test_list_overlap_counts_a_repeated_movie_once_and_takes_other_columns():
+    lists = pd.DataFrame({"userId": [1, 1, 2], "movieId": [10, 10, 10]})
+    overlap = explore.list_overlap(lists, user_col="userId", movie_col="movieId")
+    np.testing.assert_array_equal(overlap.to_numpy(), [[1, 1], [1, 1]])
+    with pytest.raises(ValueError, match="user_col=<your column>"):
+        explore.list_overlap(lists)

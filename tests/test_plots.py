@@ -232,3 +232,114 @@ def test_import_changes_no_rcparams():
     before = dict(matplotlib.rcParams)
     importlib.reload(plots)
     assert dict(matplotlib.rcParams) == before
+
+
+def test_prediction_distribution_with_true_ratings_draws_densities_and_an_outline():
+    preds = {"V2": np.array([3.1, 3.4, 3.6, 4.2])}
+    true = np.array([3.0, 3.5, 3.5, 5.0])
+    ax = plots.plot_prediction_distribution(preds, bins=8, true_ratings=true)
+    assert _legend_texts(ax) == ["V2", "true ratings"]
+    assert ax.get_ylabel() == "density (share per star)"
+    bars = [p for p in ax.patches if p.get_label() != "true ratings"]
+    widths = np.array([b.get_width() for b in bars])
+    np.testing.assert_allclose(np.sum(widths * [b.get_height() for b in bars]), 1.0)
+    outline = [p for p in ax.patches if p.get_label() == "true ratings"]
+    assert len(outline) == 1  # one step outline, with bins centred on the half stars
+    xs = outline[0].get_xy()[:, 0]
+    assert xs.min() == pytest.approx(0.25) and xs.max() == pytest.approx(5.25)
+
+
+# --------------------------------------------------------------------------- crosstab
+
+
+def _crosstab():
+    table = pd.DataFrame(
+        [[4.0, np.nan, 2.5], [np.nan, 5.0, 1.0]],
+        index=pd.Index(
+            ["A very long movie title that goes on (1999)", "Short (2001)"], name="title"
+        ),
+        columns=pd.Index([7, 3, 9], name="userId"),
+    )
+    return table
+
+
+def test_crosstab_masks_empty_cells_and_writes_each_rating():
+    ax = plots.plot_crosstab(_crosstab(), label_width=20)
+    image = ax.get_images()[0]
+    data = image.get_array()
+    assert data.shape == (2, 3)
+    np.testing.assert_array_equal(data.mask, [[False, True, False], [True, False, False]])
+    assert image.get_clim() == (0.5, 5.0)
+    assert sorted(t.get_text() for t in ax.texts) == ["1", "2.5", "4", "5"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["7", "3", "9"]
+    rows = [t.get_text() for t in ax.get_yticklabels()]
+    assert rows == ["A very long movie t…", "Short (2001)"]
+    assert ax.get_xlabel() == "userId" and ax.get_ylabel() == "title"
+    assert ax.get_title() == "2 of 6 cells empty (grey)"
+    assert len(ax.figure.axes) == 2  # the heatmap and its colour bar
+
+
+def test_crosstab_without_annotations_on_given_axes():
+    fig, ax = plt.subplots()
+    out = plots.plot_crosstab(_crosstab(), annotate=False, title="corner", ax=ax)
+    assert out is ax
+    assert not ax.texts
+    assert ax.get_title() == "corner"
+
+
+def test_crosstab_rejects_an_empty_table():
+    with pytest.raises(ValueError, match="empty"):
+        plots.plot_crosstab(pd.DataFrame())
+
+
+# --------------------------------------------------------------------------- biases
+
+
+def test_movie_biases_one_point_per_movie_on_a_log_colour_scale():
+    from matplotlib.colors import LogNorm
+
+    stats = pd.DataFrame(
+        {"mean_rating": [4.5, 2.0, 3.5], "bias": [0.6, -0.4, 0.0], "n_ratings": [300, 1, 20]}
+    )
+    ax = plots.plot_movie_biases(stats)
+    points = ax.collections[0]
+    assert len(points.get_offsets()) == 3
+    assert isinstance(points.norm, LogNorm)
+    assert points.norm.vmin == 1 and points.norm.vmax == 300
+    # the most rated movie is drawn last, on top
+    np.testing.assert_allclose(points.get_offsets()[-1], [4.5, 0.6])
+    np.testing.assert_allclose(points.get_array(), [1, 20, 300])
+    assert ax.get_xlabel() == "mean rating (stars)"
+    assert ax.get_ylabel() == "learned movie bias (logits)"
+
+
+def test_movie_biases_name_the_missing_column_and_the_keyword():
+    stats = pd.DataFrame({"mean_rating": [4.0], "b_m": [0.1], "n_ratings": [3]})
+    with pytest.raises(ValueError, match=r"\['bias'\].*bias_col=<your column>"):
+        plots.plot_movie_biases(stats)
+    ax = plots.plot_movie_biases(stats, bias_col="b_m")
+    assert len(ax.collections[0].get_offsets()) == 1
+
+
+# --------------------------------------------------------------------------- overlap
+
+
+def test_overlap_bars_are_shares_from_zero_to_k():
+    overlaps = {"all pairs": np.array([0, 0, 1, 3]), "one user": np.array([1, 1])}
+    ax = plots.plot_overlap(overlaps, k=3, log=False)
+    bars = ax.patches
+    assert len(bars) == 2 * 4
+    first = [b.get_height() for b in bars[:4]]
+    np.testing.assert_allclose(first, [0.5, 0.25, 0.0, 0.25])
+    np.testing.assert_allclose([b.get_height() for b in bars[4:]], [0, 1, 0, 0])
+    assert _legend_texts(ax) == ["all pairs (mean 1.00)", "one user (mean 1.00)"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0", "1", "2", "3"]
+    assert ax.get_yscale() == "linear"
+    assert plots.plot_overlap(overlaps, k=3).get_yscale() == "log"
+
+
+def test_overlap_rejects_counts_beyond_k_and_empty_input():
+    with pytest.raises(ValueError, match="k=3"):
+        plots.plot_overlap({"pairs": np.array([0, 4])}, k=3)
+    with pytest.raises(ValueError, match="empty"):
+        plots.plot_overlap({})
