@@ -1,0 +1,294 @@
+"""The website's sources, the CI workflow, the git hooks, the licence and citation files.
+
+Fast checks only: building the site and opening it in a browser is ``make
+site-test`` (``book/test_browser.py``), which ``make test`` runs after these.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import pytest
+import tomllib
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _tool(name: str):
+    """Import ``tools/<name>.py`` (tools/ is scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "tools" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+build_book = _tool("build_book")
+check_results = _tool("check_results")
+commit_guard = _tool("commit_guard")
+
+
+def _results(*records) -> pd.DataFrame:
+    from reco.report import results_frame
+
+    return results_frame([(stem, record) for stem, record in records])
+
+
+# --------------------------------------------------------------------------- results page
+
+
+def test_results_page_has_one_row_per_model_and_numbers_with_the_notebooks_showing_them():
+    v2 = {"model": "V2", "rmse": 0.852564, "mae": 0.659942, "train_seconds": 6.27}
+    table = _results(
+        ("03_biases", v2),
+        ("06_recs", {**v2, "train_seconds": 3.6}),  # same numbers: one row, two notebooks
+        ("07_eval", {"model": "popularity", "ndcg_at_10": 0.117459, "recall_at_10": 0.1}),
+    )
+    page = build_book.results_page(table)
+    assert page.startswith("# Results")
+    row = next(line for line in page.splitlines() if line.startswith("| V2 "))
+    assert row == (
+        "| V2 | 0.8526 | 0.6599 | 6.3 | [03](notebooks/03_biases.ipynb), "
+        "[06](notebooks/06_recs.ipynb) |"
+    )
+    pop = next(line for line in page.splitlines() if line.startswith("| popularity "))
+    assert pop == "| popularity | 0.1175 | – | 0.1000 | [07](notebooks/07_eval.ipynb) |"
+    assert page.count("| V2 ") == 1 and page.count("| popularity ") == 1
+
+
+def test_results_page_keeps_two_rows_when_a_model_differs_between_notebooks():
+    table = _results(
+        ("02_a", {"model": "V1", "rmse": 1.18}), ("06_b", {"model": "V1", "rmse": 1.2})
+    )
+    assert build_book.results_page(table).count("| V1 ") == 2
+
+
+def test_results_page_without_results_says_so():
+    assert "No notebook records a result" in build_book.results_page(_results())
+
+
+def test_the_committed_notebooks_record_results_for_the_results_page():
+    table = build_book.recorded_results(build_book.course_notebooks())
+    assert not table.empty
+    assert table["rmse"].notna().any() and table["ndcg_at_10"].notna().any()
+
+
+def test_exercises_page_lists_the_student_notebooks_or_says_how_to_build_them(tmp_path):
+    listed = build_book.exercises_page([tmp_path / "01_movielens_data.ipynb"])
+    assert "```{toctree}" in listed and "\n01_movielens_data\n" in listed
+    empty = build_book.exercises_page([])
+    assert "{toctree}" not in empty and "make exercises" in empty
+
+
+def test_notebook_title_is_the_first_heading(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell("x = 1"),
+        nbformat.v4.new_markdown_cell("# 01 · Title\ntext"),
+    ]
+    path = tmp_path / "01_x.ipynb"
+    nbformat.write(nb, path)
+    assert build_book.notebook_title(path) == "01 · Title"
+
+
+@pytest.mark.parametrize(
+    ("page", "marker"),
+    [
+        ("index.md", "<!-- The course website's landing page"),
+        ("about.md", "<!-- licence: start -->"),
+        ("about.md", "<!-- licence: end -->"),
+    ],
+)
+def test_readme_has_the_markers_the_site_pages_include_it_by(page, marker):
+    assert marker in (ROOT / "book" / page).read_text(encoding="utf-8")
+    assert (ROOT / "README.md").read_text(encoding="utf-8").count(marker) == 1
+
+
+def test_the_site_never_executes_notebooks():
+    conf = (ROOT / "book" / "conf.py").read_text(encoding="utf-8")
+    assert re.search(r'^nb_execution_mode = "off"$', conf, re.M)
+
+
+# --------------------------------------------------------------------------- check_results
+
+
+def test_check_results_accepts_the_committed_results_and_last_digit_changes():
+    committed = _results(("02_x", {"model": "V1", "rmse": 1.181336, "mae": 0.865141}))
+    nudged = _results(("02_x", {"model": "V1", "rmse": 1.181401, "mae": 0.865100}))
+    assert check_results.differences(committed, committed, rtol=0, atol=0) == []
+    assert check_results.differences(nudged, committed, rtol=0.02, atol=0.002) == []
+
+
+def test_check_results_reports_changes_beyond_the_tolerance_and_missing_rows():
+    committed = _results(
+        ("02_x", {"model": "V1", "rmse": 1.18}), ("03_y", {"model": "V2", "rmse": 0.85})
+    )
+    run = _results(("02_x", {"model": "V1", "rmse": 1.25}), ("08_z", {"model": "EASE", "rmse": 1}))
+    problems = check_results.differences(run, committed, rtol=0.02, atol=0.002)
+    assert any(p.startswith("02_x V1 rmse: 1.250000, committed 1.180000") for p in problems)
+    assert "03_y V2: not in the run" in problems
+    assert "08_z EASE: not in the committed notebooks" in problems
+
+
+def test_check_results_never_compares_training_time():
+    committed = _results(("02_x", {"model": "V1", "rmse": 1.18, "train_seconds": 3.0}))
+    run = _results(("02_x", {"model": "V1", "rmse": 1.18, "train_seconds": 30.0}))
+    assert check_results.differences(run, committed, rtol=0, atol=0) == []
+
+
+# --------------------------------------------------------------------------- nbval sanitizers
+
+
+def _sanitized(text: str, *cfgs: str) -> str:
+    from nbval.plugin import get_sanitize_patterns
+
+    for cfg in cfgs:
+        for regex, replace in get_sanitize_patterns((ROOT / "notebooks" / cfg).read_text()):
+            text = re.sub(regex, replace, text)
+    return text
+
+
+def test_tolerant_sanitizer_masks_trained_decimals_and_keeps_everything_else():
+    both = ("sanitize.cfg", "sanitize-tolerant.cfg")
+    a = "V2: test RMSE 0.8526, MAE 0.6599\n   loss  1.0327\n610 users"
+    b = "V2: test RMSE 0.8531, MAE 0.6600\n   loss  0.9999\n610 users"
+    assert _sanitized(a, *both) == _sanitized(b, *both)
+    assert _sanitized(a, *both) != _sanitized(a.replace("610 users", "611 users"), *both)
+    assert _sanitized(a, *both) != _sanitized(a.replace("V2", "V1"), *both)
+    # Here (make test without NBVAL_TOLERANT) the digits are compared.
+    assert _sanitized(a, "sanitize.cfg") != _sanitized(b, "sanitize.cfg")
+
+
+def test_makefile_adds_the_tolerant_sanitizer_only_when_asked():
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    assert "sanitize-tolerant.cfg" in makefile and "NBVAL_TOLERANT" in makefile
+    workflow = (ROOT / ".github" / "workflows" / "ci.yml").read_text(encoding="utf-8")
+    assert re.search(r'NBVAL_TOLERANT: "1"', workflow)
+    assert "NBVAL_TOLERANT" not in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+
+
+# --------------------------------------------------------------------------- the workflow
+
+
+def _workflow() -> dict:
+    return yaml.safe_load((ROOT / ".github" / "workflows" / "ci.yml").read_text(encoding="utf-8"))
+
+
+def test_workflow_runs_on_push_pull_request_and_weekly():
+    wf = _workflow()
+    triggers = wf.get("on", wf.get(True))  # YAML 1.1 reads a bare `on` as true
+    assert {"push", "pull_request", "schedule"} <= set(triggers)
+    (cron,) = [entry["cron"] for entry in triggers["schedule"]]
+    minute, hour, day, month, weekday = cron.split()
+    assert day == month == "*" and weekday != "*", f"{cron!r} is not weekly"
+
+
+def test_workflow_runs_the_make_targets_and_uploads_build():
+    steps = _workflow()["jobs"]["test"]["steps"]
+    runs = [s.get("run", "").strip() for s in steps]
+    assert runs.index("make lint") < runs.index("make test") < runs.index("make run")
+    python = next(s for s in steps if s.get("uses", "").startswith("actions/setup-python"))
+    assert python["with"] == {
+        "python-version": "3.11",
+        "cache": "pip",
+        "cache-dependency-path": "pyproject.toml",
+    }
+    cache = next(s for s in steps if s.get("uses", "").startswith("actions/cache"))
+    assert "archive_sha256" in " ".join(runs) and "sha256" in cache["with"]["key"]
+    upload = next(s for s in steps if s.get("uses", "").startswith("actions/upload-artifact"))
+    assert upload["with"]["path"].splitlines()[0] == "build/"
+
+
+def test_workflow_deploys_the_site_from_main_only_after_the_tests():
+    deploy = _workflow()["jobs"]["deploy"]
+    assert deploy["needs"] == "test"
+    assert "refs/heads/main" in deploy["if"] and "pull_request" in deploy["if"]
+    assert deploy["permissions"] == {"pages": "write", "id-token": "write"}
+    assert deploy["steps"][-1]["uses"].startswith("actions/deploy-pages@")
+
+
+# --------------------------------------------------------------------------- git hooks
+
+
+def test_pre_commit_hooks_are_local_and_run_the_projects_venv():
+    config = yaml.safe_load((ROOT / ".pre-commit-config.yaml").read_text(encoding="utf-8"))
+    hooks = [h for repo in config["repos"] for h in repo["hooks"]]
+    assert all(repo["repo"] == "local" for repo in config["repos"])
+    assert all(h["language"] == "system" and h["entry"].startswith(".venv/bin/") for h in hooks)
+    by_id = {h["id"]: h for h in hooks}
+    assert by_id["ruff-format"]["types"] == ["python"]  # never reformat the .ipynb pairs
+    assert by_id["jupytext-sync"]["entry"].endswith("jupytext --sync")
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "ratings.csv",
+        "data/ml-latest-small/movies.csv",
+        "somewhere/tags.csv",
+        "LINKS.csv",
+        "ml-latest-small.zip",
+        "downloads/ml-1m.zip",
+        "data/ml-100k/u.data",
+    ],
+)
+def test_commit_guard_refuses_movielens_data(path):
+    assert commit_guard.data_file_reason(path)
+
+
+@pytest.mark.parametrize("path", ["reco/data.py", "tests/test_data.py", "book/results.md", "a.zip"])
+def test_commit_guard_lets_code_through(path):
+    assert commit_guard.data_file_reason(path) is None
+
+
+@pytest.mark.parametrize(
+    "text", ["saved to /tmp/tmpab12/model.keras", "/home/ana/data", "C:\\Users\\ana\\x"]
+)
+def test_commit_guard_refuses_machine_paths_in_notebook_outputs(tmp_path, text):
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("print(path)")
+    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=text + "\n")]
+    nb.cells = [cell]
+    path = tmp_path / "01_x.ipynb"
+    nbformat.write(nb, path)
+    assert commit_guard.main([str(path)]) == 1
+    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="saved to model.keras\n")]
+    nbformat.write(nb, path)
+    assert commit_guard.main([str(path)]) == 0
+
+
+def test_commit_guard_passes_the_committed_notebooks():
+    paths = [str(p) for p in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))]
+    assert paths and commit_guard.main(paths) == 0
+
+
+# --------------------------------------------------------------------------- licence, citation
+
+
+def test_licence_and_citation_agree_with_pyproject():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["license"] == {"text": "MIT"}
+    assert (ROOT / "LICENSE").read_text(encoding="utf-8").startswith("MIT License\n")
+    cff = yaml.safe_load((ROOT / "CITATION.cff").read_text(encoding="utf-8"))
+    assert cff["cff-version"] == "1.2.0"
+    assert {"message", "title", "authors"} <= set(cff) and cff["authors"]
+    assert cff["license"] == "MIT" and cff["version"] == project["version"]
+    movielens = cff["references"][0]
+    assert movielens["doi"] == "10.1145/2827872"
+
+
+def test_readme_says_what_the_licence_covers_and_how_to_contribute():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "## Contributing" in readme and "make hooks" in readme
+    assert "[LICENSE](LICENSE)" in readme and "[CITATION.cff](CITATION.cff)" in readme
+    assert "never redistributed" in readme
+
+
+def test_commit_guard_refuses_a_notebook_it_cannot_read_with_a_reason(tmp_path):
+    path = tmp_path / "broken.ipynb"
+    path.write_text("{not json", encoding="utf-8")
+    assert commit_guard.machine_path_reasons(str(path))[0].startswith("cannot be read")
