@@ -182,6 +182,19 @@ def test_the_results_page_shows_the_recorded_numbers(page, site_url):
     assert "/notebooks/" in page.url
 
 
+def test_the_exercises_page_links_every_built_exercise_notebook(page, site_url):
+    staged = sorted(p.stem for p in (SITE.parent / "src" / "exercises").glob("*.ipynb"))
+    page.goto(site_url + "exercises/index.html")
+    links = page.locator("main .toctree-wrapper a")
+    hrefs = [links.nth(i).get_attribute("href") for i in range(links.count())]
+    assert hrefs == [f"{stem}.html" for stem in staged]
+    if staged:  # built by make exercises: the page shows the notebook as handed out
+        links.first.click()
+        page.wait_for_load_state("load")
+        assert page.locator("main .cell_input").count() >= 1
+        assert "grader.check" in page.locator("main").inner_text()
+
+
 def test_the_pages_need_no_host_but_their_own_and_mathjax(browser):
     _, refused = browser
     # MathJax comes from its CDN (sphinx's default); pages render without it. Any

@@ -211,7 +211,9 @@ def main(argv=None) -> int:
         print("No notebooks found in notebooks/: nothing to build.")
         return 1
     html = args.out / "html"
-    cmd = [sys.executable, "-m", "sphinx", "-b", "html", "-q", "-W", "--keep-going"]
+    # -E: read every page again, so that no page keeps a stale sidebar (the list of
+    # notebooks and exercises is on every page); a full build takes seconds.
+    cmd = [sys.executable, "-m", "sphinx", "-b", "html", "-E", "-q", "-W", "--keep-going"]
     cmd += ["-d", str(args.out / "doctrees"), str(args.out / "src"), str(html)]
     done = subprocess.run(cmd, check=False)
     if done.returncode:
