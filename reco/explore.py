@@ -160,8 +160,9 @@ def top_crosstab(
     Raises:
         ValueError: a column is missing, or ``n`` is not a positive integer.
     """
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"n must be a positive integer; got {n!r}.")
+    n = int(n)
     require_columns(
         ratings, {user_col: "user_col", movie_col: "movie_col", rating_col: "rating_col"}, "ratings"
     )
