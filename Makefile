@@ -41,7 +41,7 @@ $(KERNEL_CONFIG): | $(STAMP)
 run: setup ## Execute every notebook headless into build/ and print the results table
 	$(BIN)/python tools/run_notebooks.py --out build $(NOTEBOOKS)
 
-test: unit notebooks-test ## Unit tests, then nbval re-executing every notebook
+test: unit notebooks-test exercises-test ## Unit tests, nbval re-executing every notebook, the exercises
 
 unit: setup ## Unit tests only
 	$(BIN)/python -m pytest tests -q -p no:cacheprovider
@@ -76,6 +76,22 @@ bench: setup ## Training speed and accuracy: course defaults vs the original set
 
 tune: setup ## Choose the implicit model's settings and EASE's lambda on the validation part
 	$(BIN)/python tools/tune_implicit.py
+
+# Exercises (otter-grader): masters in exercises/, everything generated in build/.
+.PHONY: exercises grade exercises-test
+JOBS    ?= 2
+TIMEOUT ?= 300
+
+exercises: setup ## Build student notebooks and autograders into build/exercises/ (only what changed)
+	$(BIN)/python tools/exercises.py build --jobs $(JOBS)
+
+grade: setup ## Grade every notebook in SUBMISSIONS=<folder> into build/grades.csv (TIMEOUT=300 s each)
+	@test -n "$(SUBMISSIONS)" || { echo "Usage: make grade SUBMISSIONS=<folder> [TIMEOUT=300]"; exit 2; }
+	$(BIN)/python tools/exercises.py build --jobs $(JOBS)
+	$(BIN)/python tools/exercises.py grade "$(SUBMISSIONS)" --out build/grades.csv --timeout $(TIMEOUT) --jobs $(JOBS)
+
+exercises-test: exercises ## Every solution scores 100% (make exercises), every student notebook runs and scores 0
+	$(BIN)/python tools/exercises.py check --jobs $(JOBS)
 
 clean: ## Remove build outputs and caches (keeps .venv)
 	rm -rf build .pytest_cache .ruff_cache
