@@ -146,6 +146,16 @@ def test_no_notebook_links_a_master(notebook):
     )
 
 
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_every_notebook_points_to_its_student_notebook(notebook):
+    exercises = notebook.read_text(encoding="utf-8").split("## Exercises", 1)[-1]
+    name = notebook.stem
+    assert "make exercises" in exercises, f"{notebook.name}: say how to build the exercise"
+    assert f"build/exercises/{name}/student/{name}.ipynb" in exercises, (
+        f"{notebook.name}: its Exercises section should point to its student notebook"
+    )
+
+
 def test_make_test_runs_the_exercises():
     makefile = (ROOT / "Makefile").read_text()
     assert re.search(r"^test:.*\bexercises-test\b", makefile, re.M)
