@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from reco.constants import SEED
-from reco.split import Split
+from reco.split import Split, index_sizes
 
 __all__ = ["EASE", "BiasBaseline", "DampedMeanBaseline", "PopularityBaseline", "RandomBaseline"]
 
@@ -27,10 +27,7 @@ def _catalogue(split: Split) -> tuple[int, int]:
             f"fit takes a reco.split.Split; got {type(split).__name__}. "
             "Fix: split = reco.split.course_split(encoded)."
         )
-    if split.n_users is not None and split.n_movies is not None:
-        return int(split.n_users), int(split.n_movies)
-    rows = np.concatenate([X for X in (split.X_train, split.X_val, split.X_test) if X is not None])
-    return int(rows[:, 0].max()) + 1, int(rows[:, 1].max()) + 1
+    return index_sizes(split)
 
 
 class _Baseline:

@@ -57,7 +57,7 @@ import numpy as np
 import pandas as pd
 
 from reco.constants import DEFAULT_K, MOVIE_IDX_COL, USER_IDX_COL
-from reco.split import Split
+from reco.split import Split, index_sizes
 
 __all__ = [
     "METRICS",
@@ -100,14 +100,6 @@ def _check_part(split: Split, part: str) -> None:
             "this split has no validation part. Fix: use reco.split.train_val_test_split, "
             "or part='test'."
         )
-
-
-def _sizes(split: Split) -> tuple[int, int]:
-    """Return ``(n_users, n_movies)`` of the encoding the split's rows come from."""
-    if split.n_users is not None and split.n_movies is not None:
-        return int(split.n_users), int(split.n_movies)
-    rows = np.concatenate([X for X, _ in _parts(split).values()])
-    return int(rows[:, 0].max()) + 1, int(rows[:, 1].max()) + 1
 
 
 def _excluded(split: Split, part: str) -> np.ndarray:
@@ -304,7 +296,7 @@ def top_k(model, split: Split, k: int = DEFAULT_K, part: str = "test") -> pd.Dat
 
     k = check_count(k, "k")
     _check_part(split, part)
-    n_users, n_movies = _sizes(split)
+    n_users, n_movies = index_sizes(split)
     users = np.unique(split.X_train[:, 0])
     scores = np.array(score_users(model, users, n_movies), dtype=np.float32)  # a copy we own
     scores[:, np.setdiff1d(np.arange(n_movies), _catalogue_movies(split))] = -np.inf
@@ -433,7 +425,7 @@ def popularity_percentile(recs: pd.DataFrame, split: Split, k: int = DEFAULT_K) 
         the mean, over every (user, movie) of the lists, in percent.
     """
     _check_recs(recs)
-    _, n_movies = _sizes(split)
+    _, n_movies = index_sizes(split)
     counts = _popularity(split, n_movies)
     percentile = 100.0 * np.searchsorted(np.sort(counts), counts, side="left") / n_movies
     listed = recs.loc[recs["rank"] <= k, MOVIE_IDX_COL].to_numpy()
@@ -463,7 +455,7 @@ def metrics_by_activity(
         with a ``users`` column and the per-user metrics averaged in each bin.
     """
     per_user = _per_user(recs, split, k, part)
-    activity = np.bincount(split.X_train[:, 0], minlength=_sizes(split)[0])[per_user.index]
+    activity = np.bincount(split.X_train[:, 0], minlength=index_sizes(split)[0])[per_user.index]
     edges = list(bins)
     labels = [
         f"> {int(lo)}" if np.isinf(hi) else f"{int(lo) + (i > 0)}-{int(hi)}"

@@ -33,9 +33,8 @@ import numpy as np
 import pandas as pd
 from keras import layers
 
-from reco.baselines import _catalogue
 from reco.models import _architecture, _check_l2, embedding_sizes
-from reco.split import Split
+from reco.split import Split, index_sizes
 from reco.train import EpochLog, TrainConfig
 
 __all__ = ["IMPLICIT_DEFAULTS", "LOSSES", "build_implicit_mf", "fit_implicit", "interactions"]
@@ -116,7 +115,7 @@ def interactions(split: Split, part: str = "train") -> tuple[np.ndarray, np.ndar
     X = getattr(split, f"X_{part}")
     if X is None:
         raise ValueError(f"this split has no {part!r} part. Fix: use train_val_test_split.")
-    _, n_movies = _catalogue(split)
+    _, n_movies = index_sizes(split)
     users, row = np.unique(X[:, 0], return_inverse=True)
     rows = np.zeros((len(users), n_movies), dtype=np.float32)
     rows[row, X[:, 1]] = 1.0

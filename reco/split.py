@@ -264,3 +264,19 @@ def train_val_test_split(
         n_users=outer.n_users,
         n_movies=outer.n_movies,
     )
+
+
+def index_sizes(split: Split) -> tuple[int, int]:
+    """Return ``(n_users, n_movies)``: the sizes of the encoding a split's rows come from.
+
+    Args:
+        split: a :class:`Split`.
+
+    Returns:
+        ``split.n_users`` and ``split.n_movies`` when they are set, else the
+        largest user and movie index over every part, plus one.
+    """
+    if split.n_users is not None and split.n_movies is not None:
+        return int(split.n_users), int(split.n_movies)
+    rows = np.concatenate([X for X in (split.X_train, split.X_val, split.X_test) if X is not None])
+    return int(rows[:, 0].max()) + 1, int(rows[:, 1].max()) + 1
