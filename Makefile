@@ -43,15 +43,24 @@ run: setup ## Execute every notebook headless into build/ and print the results 
 
 test: unit notebooks-test exercises-test ## Unit tests, nbval re-executing every notebook, the exercises
 
-unit: setup ## Unit tests only
-	$(BIN)/python -m pytest tests -q -p no:cacheprovider
+# The unit tests check reco on synthetic data within a standing budget of 30 s on a 2-core
+# CPU. The checks of the course's files run with the target they belong to: the notebook
+# pairing and layout with notebooks-test, the exercise masters and tools with exercises-test,
+# the website, CI and pre-commit with site-test. Plugins the unit tests never use (nbval
+# alone imports nbformat's JSON schemas, about 2 s) are not loaded.
+COURSE_TESTS := tests/test_notebooks.py tests/test_exercises.py tests/test_site.py
+UNIT_PYTEST  := $(BIN)/python -m pytest -q -p no:cacheprovider -p no:nbval -p no:anyio -p no:platformdirs
+
+unit: setup ## Unit tests of reco on synthetic data (at most 30 s on a 2-core CPU)
+	$(UNIT_PYTEST) tests $(addprefix --ignore=,$(COURSE_TESTS))
 
 # NBVAL_TOLERANT=1, set by the GitHub Actions workflow only, adds notebooks/sanitize-tolerant.cfg:
 # it masks the decimals that another CPU can change in their last digits, and the workflow
 # then compares the results numerically, with a tolerance (tools/check_results.py).
 TOLERANT := $(filter 1 true yes,$(NBVAL_TOLERANT))
-notebooks-test: setup ## Re-execute every notebook and compare its outputs (nbval)
+notebooks-test: setup ## Check the .md/.ipynb pairs, then re-execute every notebook and compare its outputs (nbval)
 	@test -n "$(NOTEBOOKS)" || { echo "No notebooks found in notebooks/"; exit 1; }
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/test_notebooks.py
 	$(if $(TOLERANT),@mkdir -p build && cat notebooks/sanitize.cfg notebooks/sanitize-tolerant.cfg > build/nbval-sanitize.cfg)
 	cd notebooks && ../$(BIN)/python -m pytest -p no:cacheprovider --nbval --nbval-current-env \
 		--nbval-sanitize-with $(if $(TOLERANT),../build/nbval-sanitize.cfg,sanitize.cfg) \
@@ -90,7 +99,8 @@ grade: setup ## Grade every notebook in SUBMISSIONS=<folder> into build/grades.c
 	$(BIN)/python tools/exercises.py build --jobs $(JOBS)
 	$(BIN)/python tools/exercises.py grade "$(SUBMISSIONS)" --out build/grades.csv --timeout $(TIMEOUT) --jobs $(JOBS)
 
-exercises-test: exercises ## Every solution scores 100% (make exercises), every student notebook runs and scores 0
+exercises-test: exercises ## The masters' layout and the grading tools, then every solution scores 100% and every student notebook runs and scores 0
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/test_exercises.py
 	$(BIN)/python tools/exercises.py check --jobs $(JOBS)
 
 clean: ## Remove build outputs and caches (keeps .venv)
@@ -104,8 +114,8 @@ clean: ## Remove build outputs and caches (keeps .venv)
 book: setup $(if $(wildcard exercises/[0-9][0-9]_*.md),exercises) ## Build the website into build/book/html from the committed outputs (runs nothing)
 	$(BIN)/python tools/build_book.py --out build/book
 
-site-test: book ## Open the website in headless Chromium: syllabus, plots, links (screenshots in build/book/)
-	$(BIN)/python -m pytest -p no:cacheprovider -q book/test_browser.py
+site-test: book ## The site, CI and pre-commit checks, then the website in headless Chromium (screenshots in build/book/)
+	$(BIN)/python -m pytest -p no:cacheprovider -q tests/test_site.py book/test_browser.py
 
 # make test runs the browser check too, after the rule above (a second rule only adds a prerequisite).
 test: site-test

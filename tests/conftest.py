@@ -7,11 +7,14 @@ the trained models, so the tests of the data layer never load TensorFlow.
 Time is what shapes it. A fit costs about a second, nearly all of it TensorFlow
 tracing the training step, whatever the number of steps; a fresh process costs
 a few seconds of TensorFlow import. So the four models are trained once per
-session (:class:`CourseModels`), and one fresh process, started before that
-training so that its import overlaps it, does every check that needs a clean
-interpreter: that ``import reco`` and the table modules load no Keras, that the
-saved models load after only ``import reco.models``, and that the same seed
-gives the same losses in another process.
+session (:class:`CourseModels`), in a process of their own that starts with
+the session: its import and its fits run on the second core while this one
+collects the tests. It saves the models and what training returned, and this
+process loads them. A second fresh process, started at the same time, does
+every check that needs a clean interpreter: that ``import reco`` and the table
+modules load no Keras, that the saved models load after only
+``import reco.models``, and that the same seed gives the same losses in
+another process.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ import contextlib
 import io
 import json
 import os
+import pickle
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -124,22 +129,29 @@ class CourseModels:
     rating range lost on its way from :func:`reco.train.train_model` to the
     model shows up as a factor of two.
 
+    The session trains them in a process of its own (:data:`TRAIN_COURSE`),
+    which calls :meth:`train` and :meth:`save`; the ``course`` fixture then
+    calls :meth:`load` here.
+
     Attributes:
         data: the :class:`synthetic.Dataset`.
         split: its split with the train part repeated ``COPIES`` times.
         config: the :class:`reco.train.TrainConfig` of every fit.
-        models, histories, printed: by model name, what :func:`reco.train.train_model`
+        models: by model name, the trained model, loaded in safe mode from ``saved``.
+        histories, printed: by model name, what :func:`reco.train.train_model`
             returned and printed, with ``log=True``; V2 and RecommenderNetV2
             with validation on the validation part, named (``"val"``) for V2,
             as ``(X_val, y_val)`` for RecommenderNetV2 (validation costs a
             second trace, so V1 and RecommenderNet go without).
-        saved: by model name, the ``.keras`` file of the trained model (set by
-            the ``course`` fixture).
+        when_trained: by model name, the trained model as the training process
+            saw it before saving: ``{"class", "predictions" (for every row of
+            the data), "rating_range", "embedding_sizes", "steps"}``.
+        saved: by model name, the ``.keras`` file of the trained model.
     """
 
     COPIES = 80
 
-    def __init__(self, train_now: bool = True):
+    def __init__(self):
         from synthetic import make_dataset
 
         from reco import train
@@ -161,8 +173,15 @@ class CourseModels:
             batch_size=len(s.y_train), epochs=2, lr=0.05, steps_per_execution=repeat
         )
         self.models, self.histories, self.printed, self.saved = {}, {}, {}, {}
+        self.when_trained = {}
         self._fresh, self._answers = None, []
-        for name in train.MODEL_NAMES if train_now else ():
+
+    def train(self) -> None:
+        """Train the four models with :func:`reco.train.train_model`, each after ``set_seed()``."""
+        from reco import train
+
+        s = self.data.split
+        for name in train.MODEL_NAMES:
             validation = {"v2": "val", "net_v2": (s.X_val, s.y_val)}.get(name)
             train.set_seed()
             (model, history), printed = quietly(
@@ -176,6 +195,37 @@ class CourseModels:
                 **self.builder_kwargs(name),
             )
             self.models[name], self.histories[name], self.printed[name] = model, history, printed
+
+    def save(self, folder: Path) -> None:
+        """Save the trained models as ``.keras`` files, and the rest in ``trained.pkl``."""
+        import keras
+
+        from reco import models, train
+
+        for name, model in self.models.items():
+            self.saved[name] = folder / f"{name}.keras"
+            model.save(self.saved[name])
+            self.when_trained[name] = {
+                "class": type(model).__name__,
+                "predictions": train.predict_ratings(model, self.data.X),
+                "rating_range": models.rating_range(model),
+                "embedding_sizes": models.embedding_sizes(model),
+                "steps": int(keras.ops.convert_to_numpy(model.optimizer.iterations)),
+            }
+        record = (self.histories, self.printed, self.when_trained, self.saved)
+        (folder / "trained.pkl").write_bytes(pickle.dumps(record))
+
+    def load(self, folder: Path) -> None:
+        """Read what :meth:`save` wrote, loading the models in safe mode."""
+        import keras
+
+        import reco.models  # noqa: F401  (registers the course's layers)
+
+        record = pickle.loads((folder / "trained.pkl").read_bytes())
+        self.histories, self.printed, self.when_trained, self.saved = record
+        self.models = {
+            name: keras.models.load_model(path, safe_mode=True) for name, path in self.saved.items()
+        }
 
     @staticmethod
     def builder_kwargs(name: str) -> dict:
@@ -245,6 +295,24 @@ class CourseModels:
         return self._answers[i]
 
 
+#: The training process: trains the four models, saves them into the folder
+#: named by ``$COURSE_FOLDER`` and answers ``null``; then the same for the two
+#: models of test_implicit.py, into its ``implicit/`` subfolder.
+TRAIN_COURSE = f"""
+import os
+from pathlib import Path
+from conftest import CourseModels
+folder = Path(os.environ["COURSE_FOLDER"])
+course = CourseModels()
+course.train()
+course.save(folder)
+print({ANSWER!r} + "null", flush=True)
+import test_implicit
+test_implicit.save_trained(folder / "implicit")
+print({ANSWER!r} + "null", flush=True)
+os._exit(0)  # skip the interpreter's teardown of TensorFlow: a second and a half of CPU
+"""
+
 #: The fresh process: first the imports, then loading the saved models after
 #: exactly ``import reco.models``, then training every model again.
 FRESH_COURSE = f"""
@@ -254,7 +322,7 @@ heavy = sorted(m for m in ("tensorflow", "keras", "jax", "torch") if m in sys.mo
 import reco.models  # exactly this import; then Keras loads the course's files in safe mode
 import keras
 import numpy as np
-job = json.loads(sys.stdin.readline())  # waits for the test process to save the models
+job = json.loads(sys.stdin.readline())  # waits for the training process to save the models
 loaded = {{n: keras.models.load_model(path, safe_mode=True) for n, path in job["saved"].items()}}
 from reco.train import predict_ratings
 X = np.load(job["X"])
@@ -264,23 +332,93 @@ print({ANSWER!r} + json.dumps({{
     "predictions": {{n: predict_ratings(m, X).tolist() for n, m in loaded.items()}},
 }}), flush=True)
 from conftest import CourseModels
-again = CourseModels(train_now=False)
+again = CourseModels()
 print({ANSWER!r} + json.dumps({{n: again.train_again(n) for n in job["saved"]}}), flush=True)
+import os
+os._exit(0)  # skip the interpreter's teardown of TensorFlow: a second and a half of CPU
 """
 
 
+class Training:
+    """The session's training process (:data:`TRAIN_COURSE`), and the folder it saves into.
+
+    Started by :func:`pytest_sessionstart`, so that its TensorFlow import and
+    its fits overlap the collection of the tests; stopped, and the folder
+    removed, when the session ends, or at once when no selected test needs it.
+    """
+
+    #: The fixtures that read what it trains.
+    FIXTURES = frozenset({"course", "implicit_trained_folder"})
+
+    def __init__(self):
+        self.folder = Path(tempfile.mkdtemp(prefix="reco-trained-models-"))
+        self.process = FreshPython(TRAIN_COURSE, {"COURSE_FOLDER": str(self.folder)})
+        self._answers = 0
+
+    def wait(self, i: int) -> Path:
+        """Wait for answer ``i`` (0: the course models, 1: test_implicit's); return the folder."""
+        while self._answers <= i:
+            self.process.answer()
+            self._answers += 1
+        return self.folder
+
+    def stop(self) -> None:
+        self.process.stop()
+
+    def close(self) -> None:
+        self.stop()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+#: The session's :class:`Training`, once started.
+_TRAINING: list[Training] = []
+
+
+def pytest_sessionstart(session):
+    """Start training, unless none of the test files asked for can use what it trains."""
+    files = []
+    for arg in session.config.args:
+        path = Path(arg.split("::")[0])
+        files += sorted(path.glob("**/test_*.py")) if path.is_dir() else [path]
+    if any(
+        name in path.read_text(encoding="utf-8")
+        for path in files
+        if path.suffix == ".py" and path.is_file()
+        for name in Training.FIXTURES
+    ):
+        _TRAINING.append(Training())
+
+
+def _training() -> Training:
+    """The session's :class:`Training`, started now if the session did not start it."""
+    if not _TRAINING:
+        _TRAINING.append(Training())
+    return _TRAINING[0]
+
+
+def pytest_collection_finish(session):
+    """Stop training when no selected test needs it (``-k``, or files that do not use it)."""
+    if not any(Training.FIXTURES & set(getattr(i, "fixturenames", ())) for i in session.items):
+        for training in _TRAINING:
+            training.stop()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    for training in _TRAINING:
+        training.close()
+
+
 @pytest.fixture(scope="session")
-def course(fresh_python, tmp_path_factory):
+def course(fresh_python):
     """The four course models, trained once per session: a :class:`CourseModels`.
 
-    A fresh process starts first; it gets the saved models once they are trained.
+    The training process started with the session; this waits for it to save
+    the models, loads them, and hands them to a fresh process started now.
     """
+    folder = _training().wait(0)
     fresh = fresh_python(FRESH_COURSE)
     trained = CourseModels()
-    folder = tmp_path_factory.mktemp("course")
-    for name, model in trained.models.items():
-        trained.saved[name] = folder / f"{name}.keras"
-        model.save(trained.saved[name])
+    trained.load(folder)
     np.save(folder / "X.npy", trained.data.X)
     fresh.send(
         json.dumps(
@@ -289,3 +427,9 @@ def course(fresh_python, tmp_path_factory):
     )
     trained._fresh = fresh
     return trained
+
+
+@pytest.fixture(scope="session")
+def implicit_trained_folder() -> Path:
+    """The folder where the training process saved test_implicit.py's two trained models."""
+    return _training().wait(1) / "implicit"

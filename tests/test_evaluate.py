@@ -2,8 +2,8 @@
 
 Most tests use hand-made splits whose metrics are worked out by hand in a
 comment, and a stand-in model with fixed scores; the metrics are also checked
-against scikit-learn's ``ndcg_score`` and KerasRS on random data. One tiny V2
-is trained per module, to check the scoring engine on a real model.
+against scikit-learn's ``ndcg_score`` and KerasRS on random data. The scoring
+engine is checked on a real model: the session's trained V2 (conftest.py).
 """
 
 from __future__ import annotations
@@ -483,14 +483,9 @@ def test_metrics_match_kerasrs_where_the_definitions_agree():
 
 
 @pytest.fixture(scope="module")
-def course_split_and_v2():
-    split = random_split(seed=7, n_users=12, n_movies=20, density=0.5)
-    train.set_seed(0)
-    config = train.TrainConfig(batch_size=16, epochs=3, lr=0.05)
-    model, _ = train.train_model(
-        "v2", split, n_users=split.n_users, n_movies=split.n_movies, n_factors=4, config=config
-    )
-    return split, model
+def course_split_and_v2(course):
+    """``(split, model)``: the session's trained V2 (ratings 1..10) and its data's split."""
+    return course.data.split, course.models["v2"]
 
 
 def all_pairs(n_users, n_movies):
@@ -510,8 +505,8 @@ def test_a_dot_product_models_scores_rank_movies_as_its_predicted_stars(course_s
     np.testing.assert_array_equal(
         np.argsort(-scores, axis=1, kind="stable"), np.argsort(-stars, axis=1, kind="stable")
     )
-    # The pre-sigmoid score: sigmoid maps it onto the stars.
-    np.testing.assert_allclose(0.5 + 4.5 / (1 + np.exp(-scores)), stars, atol=1e-5)
+    # The pre-sigmoid score: sigmoid maps it onto the stars of the model's range, 1..10.
+    np.testing.assert_allclose(1 + 9 / (1 + np.exp(-scores)), stars, atol=1e-5)
 
 
 def test_a_subset_of_users_gets_the_same_rows(course_split_and_v2):

@@ -1,10 +1,12 @@
 """Tests of reco.implicit: the model's contract, the multi-hot targets, and training to rank.
 
 One tiny model (20 users x 30 movies of ``synthetic.make_dataset``) is trained
-once for the module, with the multinomial loss and a little dropout, and read
-by every test; a short fit with the logistic loss, run twice, checks that loss
-and determinism. A fit costs about a second, nearly all of it TensorFlow
-tracing the training step, so there are three. The evaluation helpers of
+with the multinomial loss and a little dropout, and read by every test; a short
+fit with the logistic loss checks that loss, and, run again here, determinism.
+A fit costs about a second, nearly all of it TensorFlow tracing the training
+step, so the first two fits run in the session's training process (conftest.py)
+while this one collects the tests: :func:`save_trained` there, the ``trained``
+and ``logistic`` fixtures here, which load the saved models in safe mode. The evaluation helpers of
 :mod:`reco.evaluate`, :mod:`reco.similar` and :mod:`reco.models` are checked on
 the trained model here, where it is.
 """
@@ -13,7 +15,9 @@ from __future__ import annotations
 
 import contextlib
 import io
+import pickle
 import re
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -56,24 +60,59 @@ def train_logistic(data):
     return model, history, printed
 
 
-@pytest.fixture(scope="module")
-def data():
+def make_data():
     return make_dataset(n_users=20, n_movies=30)
 
 
-@pytest.fixture(scope="module")
-def trained(data):
-    """``(model, history, printed)``: the module's one multinomial model."""
+def train_multinomial(data):
+    """Fit a fresh model with the multinomial loss after ``set_seed()``, logging every 5 epochs."""
     train.set_seed()
     model = build_implicit_mf(data.encoder, **BUILD)
     history, printed = fit_quietly(model, data.split, config=CONFIG, log_every=LOG_EVERY)
     return model, history, printed
 
 
+def save_trained(folder: Path) -> None:
+    """Train both models and save them in ``folder``: run by the session's training process."""
+    data = make_data()
+    folder.mkdir()
+    record = {}
+    for name, fit in [("multinomial", train_multinomial), ("logistic", train_logistic)]:
+        model, history, printed = fit(data)
+        model.save(folder / f"{name}.keras")
+        record[name] = (history, printed)
+    (folder / "trained.pkl").write_bytes(pickle.dumps(record))
+
+
+def load_trained(folder: Path) -> dict:
+    """``{name: (model, history, printed)}`` from :func:`save_trained`'s folder, in safe mode."""
+    record = pickle.loads((folder / "trained.pkl").read_bytes())
+    return {
+        name: (keras.models.load_model(folder / f"{name}.keras", safe_mode=True), *rest)
+        for name, rest in record.items()
+    }
+
+
 @pytest.fixture(scope="module")
-def logistic(data):
+def data():
+    return make_data()
+
+
+@pytest.fixture(scope="module")
+def saved(implicit_trained_folder):
+    return load_trained(implicit_trained_folder)
+
+
+@pytest.fixture(scope="module")
+def trained(saved):
+    """``(model, history, printed)``: the module's one multinomial model."""
+    return saved["multinomial"]
+
+
+@pytest.fixture(scope="module")
+def logistic(saved):
     """``(model, history, printed)``: a short fit with the logistic loss and no log."""
-    return train_logistic(data)
+    return saved["logistic"]
 
 
 @pytest.fixture(scope="module")
@@ -279,7 +318,7 @@ def test_the_logistic_loss_trains_too(logistic, data):
 
 
 def test_training_is_deterministic_after_set_seed(logistic, data):
-    _, again, _ = train_logistic(data)
+    _, again, _ = train_logistic(data)  # here; the first fit ran in the training process
     pd.testing.assert_frame_equal(again, logistic[1])
 
 

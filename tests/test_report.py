@@ -3,7 +3,6 @@
 import json
 
 import IPython.display
-import nbformat
 import numpy as np
 import pandas as pd
 import pytest
@@ -19,10 +18,24 @@ def shown(monkeypatch):
     return calls
 
 
-def as_output(call):
-    """Turn a captured ``display(..., raw=True, metadata=...)`` into a notebook output."""
+def as_output(call) -> dict:
+    """Turn a captured ``display(..., raw=True, metadata=...)`` into a notebook output.
+
+    Notebooks are plain JSON (nbformat 4): the tests build them as dicts, without
+    importing nbformat, whose JSON schemas take seconds to load.
+    """
     (data,), kwargs = call
-    return nbformat.v4.new_output("display_data", data=data, metadata=kwargs["metadata"])
+    return {"output_type": "display_data", "data": data, "metadata": kwargs["metadata"]}
+
+
+def code_cell(*outputs) -> dict:
+    return {
+        "cell_type": "code",
+        "execution_count": None,
+        "metadata": {},
+        "outputs": list(outputs),
+        "source": "",
+    }
 
 
 def test_result_line_rounds_to_four_decimals():
@@ -57,13 +70,14 @@ def test_show_result_without_history_records_no_time(shown):
 def test_records_shown_in_a_notebook_are_read_back_in_order(shown):
     report.show_result("V1", {"rmse": 1.18, "mae": 0.9})
     report.show_result("BPR", {"ndcg_at_10": 0.21})
-    nb = nbformat.v4.new_notebook()
-    first, second = nbformat.v4.new_code_cell(""), nbformat.v4.new_code_cell("")
-    first.outputs = [nbformat.v4.new_output("stream", name="stdout", text="epoch 1\n")]
-    first.outputs.append(as_output(shown[0]))
-    second.outputs = [as_output(shown[1])]
-    nb.cells = [nbformat.v4.new_markdown_cell("# x"), first, second]
-    nb = nbformat.reads(nbformat.writes(nb), as_version=4)  # through the saved file format
+    stream = {"output_type": "stream", "name": "stdout", "text": "epoch 1\n"}
+    cells = [
+        {"cell_type": "markdown", "metadata": {}, "source": "# x"},
+        code_cell(stream, as_output(shown[0])),
+        code_cell(as_output(shown[1])),
+    ]
+    notebook = {"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    nb = json.loads(json.dumps(notebook))  # through the saved file format
 
     records = report.read_results(nb)
     assert records == [

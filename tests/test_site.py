@@ -1,7 +1,7 @@
 """The website's sources, the CI workflow, the git hooks, the licence and citation files.
 
-Fast checks only: building the site and opening it in a browser is ``make
-site-test`` (``book/test_browser.py``), which ``make test`` runs after these.
+``make site-test`` runs these, then builds the site and opens it in a
+browser (``book/test_browser.py``).
 """
 
 from __future__ import annotations
@@ -169,6 +169,40 @@ def test_makefile_adds_the_tolerant_sanitizer_only_when_asked():
     workflow = (ROOT / ".github" / "workflows" / "ci.yml").read_text(encoding="utf-8")
     assert re.search(r'NBVAL_TOLERANT: "1"', workflow)
     assert "NBVAL_TOLERANT" not in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+
+
+# --------------------------------------------------------------------------- make test
+
+
+def _recipes(makefile: str) -> dict[str, str]:
+    """``{target: its recipe lines}`` of a Makefile (a second rule only adds prerequisites)."""
+    recipes, target = {}, None
+    for line in makefile.splitlines():
+        if line.startswith("\t") and target:
+            recipes[target] = recipes.get(target, "") + line + "\n"
+        elif m := re.match(r"^([a-z-]+):(?!=)", line):
+            target = m.group(1)
+        elif line.strip():
+            target = None
+    return recipes
+
+
+def test_make_test_runs_every_test_file_once():
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    (listed,) = re.findall(r"^COURSE_TESTS\s*:=\s*(.+)$", makefile, re.M)
+    course_tests = listed.split()
+    recipes = _recipes(makefile)
+    test_targets = set()
+    for prerequisites in re.findall(r"^test:([^=#\n]*)", makefile, re.M):
+        test_targets |= set(prerequisites.split())
+    assert {"unit", "notebooks-test", "exercises-test", "site-test"} <= test_targets
+    # make unit runs tests/ without the course's files, each run by a target of make test.
+    assert "$(addprefix --ignore=,$(COURSE_TESTS))" in recipes["unit"]
+    files = {f"tests/{p.name}" for p in (ROOT / "tests").glob("test_*.py")}
+    assert set(course_tests) <= files
+    for path in course_tests:
+        runs = [t for t in test_targets - {"unit"} if path in recipes.get(t, "")]
+        assert len(runs) == 1, f"{path} is run by {runs}: it must be run by one target of make test"
 
 
 # --------------------------------------------------------------------------- the workflow
