@@ -10,11 +10,11 @@ a few seconds of TensorFlow import. So the four models are trained once per
 session (:class:`CourseModels`), in a process of their own that starts with
 the session: its import and its fits run on the second core while this one
 collects the tests. It saves the models and what training returned, and this
-process loads them. A second fresh process, started at the same time, does
-every check that needs a clean interpreter: that ``import reco`` and the table
-modules load no Keras, that the saved models load after only
-``import reco.models``, and that the same seed gives the same losses in
-another process.
+process loads them (test_implicit.py's two models are trained there too). A
+second fresh process, started once the models are saved, does every check that
+needs a clean interpreter: that ``import reco`` and the table modules load no
+Keras, that the saved models load after only ``import reco.models``, and that
+the same seed gives the same losses in another process.
 """
 
 from __future__ import annotations
