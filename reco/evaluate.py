@@ -490,8 +490,8 @@ def compare(
     """
     from reco.metrics import rmse_mae
 
-    X, y = _parts(split)[part] if part in _parts(split) else (None, None)
     _check_part(split, part)
+    X, y = split.part(part)
     rows = {}
     for name, model in models.items():
         row = {"rmse": np.nan, "mae": np.nan}

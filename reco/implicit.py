@@ -35,7 +35,7 @@ from keras import layers
 
 from reco.models import _architecture, _check_l2, embedding_sizes
 from reco.split import Split, index_sizes
-from reco.train import EpochLog, TrainConfig
+from reco.train import EpochLog, TrainConfig, history_frame
 
 __all__ = ["IMPLICIT_DEFAULTS", "LOSSES", "build_implicit_mf", "fit_implicit", "interactions"]
 
@@ -110,11 +110,7 @@ def interactions(split: Split, part: str = "train") -> tuple[np.ndarray, np.ndar
         ``part``, shape ``(n,)``, and a float32 array of shape
         ``(n, n_movies)`` with 1 where the user rated the movie.
     """
-    if part not in ("train", "val", "test"):
-        raise ValueError(f"part must be 'train', 'val' or 'test'; got {part!r}.")
-    X = getattr(split, f"X_{part}")
-    if X is None:
-        raise ValueError(f"this split has no {part!r} part. Fix: use train_val_test_split.")
+    X, _ = split.part(part)
     _, n_movies = index_sizes(split)
     users, row = np.unique(X[:, 0], return_inverse=True)
     rows = np.zeros((len(users), n_movies), dtype=np.float32)
@@ -181,7 +177,4 @@ def fit_implicit(
         verbose=0,
         callbacks=callbacks,
     )
-    frame = pd.DataFrame(history.history)
-    frame.index = pd.RangeIndex(1, len(frame) + 1, name="epoch")
-    frame.attrs["train_seconds"] = time.perf_counter() - start
-    return frame
+    return history_frame(history, time.perf_counter() - start)

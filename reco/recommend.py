@@ -260,8 +260,8 @@ def _rank(encoder, ratings, movie_idx, scores, k, movie_col) -> np.ndarray:
     """Return the indices of the ``k`` best candidates, ties by popularity in ``ratings``, then index."""
     candidates = np.full(encoder.n_movies, -np.inf, dtype=np.float32)
     candidates[movie_idx] = np.asarray(scores, dtype=np.float32)[movie_idx]
-    popularity = ratings[movie_col].value_counts().reindex(encoder.movies.classes_, fill_value=0)
-    _, best, _ = rank_scores(candidates[None, :], k, tie_order(popularity.to_numpy()))
+    popularity = encoder.movie_counts(ratings[movie_col])
+    _, best, _ = rank_scores(candidates[None, :], k, tie_order(popularity))
     return best
 
 

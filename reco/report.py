@@ -9,7 +9,9 @@ table.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
+from pathlib import Path
 
 import pandas as pd
 
@@ -74,6 +76,19 @@ def read_results(nb) -> list[dict]:
             if record:
                 found.append(dict(record))
     return found
+
+
+def notebook_results(paths) -> pd.DataFrame:
+    """Return the results recorded in executed notebooks, one row per record, in file order.
+
+    Args:
+        paths: ``.ipynb`` files; each row's ``notebook`` is the file's stem.
+    """
+    rows = []
+    for path in map(Path, paths):
+        nb = json.loads(path.read_text(encoding="utf-8"))
+        rows += [(path.stem, record) for record in read_results(nb)]
+    return results_frame(rows)
 
 
 def results_frame(rows) -> pd.DataFrame:

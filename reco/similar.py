@@ -56,12 +56,6 @@ def movie_factors(model) -> np.ndarray:
     return np.asarray(keras.ops.convert_to_numpy(layer.embeddings), dtype=np.float32)
 
 
-def _counts(ratings, encoder, movie_col) -> np.ndarray:
-    ids = encoder.movies.classes_
-    counts = ratings[movie_col].value_counts()
-    return counts.reindex(ids, fill_value=0).to_numpy()
-
-
 def similar_movies(
     model,
     encoder,
@@ -126,7 +120,7 @@ def similar_movies(
     keep[index] = False
     frame = pd.DataFrame({movie_col: known, SIMILARITY_COL: similarity})
     if ratings is not None:
-        frame[N_RATINGS_COL] = _counts(ratings, encoder, movie_col)
+        frame[N_RATINGS_COL] = encoder.movie_counts(ratings[movie_col])
         keep &= frame[N_RATINGS_COL].to_numpy() >= min_ratings
     top = (
         frame[keep]
@@ -168,7 +162,7 @@ def movie_map(
         the share of variance of each component.
     """
     factors = movie_factors(model)
-    counts = _counts(ratings, encoder, movie_col)
+    counts = encoder.movie_counts(ratings[movie_col])
     keep = counts >= min_ratings
     if keep.sum() < 3:
         raise ValueError(

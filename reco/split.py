@@ -59,6 +59,11 @@ class IdEncoder:
         """Map movie indices back to raw movie ids."""
         return _inverse(self.movies, indices, "movie")
 
+    def movie_counts(self, movie_ids) -> np.ndarray:
+        """Count each movie in ``movie_ids`` (a ratings column): int64, one per movie index."""
+        counts = pd.Series(movie_ids).value_counts()
+        return counts.reindex(self.movies.classes_, fill_value=0).to_numpy()
+
 
 def check_id_dtype(encoder: LabelEncoder, ids, what: str) -> None:
     """Raise ``ValueError`` if ``ids`` are not of the kind the encoder was fitted on.
@@ -164,6 +169,21 @@ class Split:
     y_val: np.ndarray | None = None
     n_users: int | None = None
     n_movies: int | None = None
+
+    def part(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """Return ``(X, y)`` of part ``name``: ``"train"``, ``"val"`` or ``"test"``.
+
+        Raises:
+            ValueError: an unknown part, or ``"val"`` for a split without one.
+        """
+        if name not in ("train", "val", "test"):
+            raise ValueError(f"part must be 'train', 'val' or 'test'; got {name!r}.")
+        X, y = getattr(self, f"X_{name}"), getattr(self, f"y_{name}")
+        if X is None:
+            raise ValueError(
+                f"this split has no {name!r} part. Fix: use reco.split.train_val_test_split."
+            )
+        return X, y
 
     def sizes(self) -> dict[str, int]:
         """Number of ratings in each part."""

@@ -328,14 +328,7 @@ def _xy(data, y, part: str):
     if isinstance(data, Split):
         if y is not None:
             raise ValueError("pass either a Split or X and y, not both.")
-        if part not in ("train", "val", "test"):
-            raise ValueError(f"part must be 'train', 'val' or 'test'; got {part!r}.")
-        X, y = getattr(data, f"X_{part}"), getattr(data, f"y_{part}")
-        if X is None:
-            raise ValueError(
-                f"this split has no {part!r} part. Fix: use reco.split.train_val_test_split."
-            )
-        return X, y
+        return data.part(part)
     if y is None:
         raise ValueError("y is missing: pass fit(model, X, y) or fit(model, split).")
     return data, y
@@ -452,7 +445,14 @@ def fit(
         verbose=0,
         callbacks=callbacks,
     )
-    seconds = time.perf_counter() - start
+    return history_frame(history, time.perf_counter() - start)
+
+
+def history_frame(history: keras.callbacks.History, seconds: float) -> pd.DataFrame:
+    """Return a Keras ``History`` as a DataFrame indexed by ``epoch`` from 1.
+
+    ``attrs["train_seconds"]`` holds ``seconds``, the wall-clock training time.
+    """
     frame = pd.DataFrame(history.history)
     frame.index = pd.RangeIndex(1, len(frame) + 1, name="epoch")
     frame.attrs["train_seconds"] = seconds

@@ -299,3 +299,15 @@ def make_dataset(
         encoder=encoder,
         split=train_val_test_split(encoded),
     )
+
+
+def split_of(train_rows, test_rows=((0, 0, 3.0),), val_rows=None, n_users=None, n_movies=None):
+    """Return a :class:`reco.split.Split` from ``(user index, movie index, stars)`` triples."""
+    from reco.split import Split
+
+    def xy(rows):
+        X = np.array([r[:2] for r in rows], dtype=np.int32).reshape(-1, 2)
+        return X, np.array([r[2] for r in rows], dtype=np.float32)
+
+    X_val, y_val = xy(val_rows) if val_rows is not None else (None, None)
+    return Split(*xy(train_rows), *xy(test_rows), X_val, y_val, n_users, n_movies)

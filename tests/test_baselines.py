@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from synthetic import make_dataset
+from synthetic import make_dataset, split_of
 
 from reco import evaluate
 from reco.baselines import (
@@ -21,16 +21,6 @@ from reco.split import Split
 
 BASELINES = (RandomBaseline, PopularityBaseline, DampedMeanBaseline, BiasBaseline)
 PREDICTORS = (DampedMeanBaseline, BiasBaseline)
-
-
-def split_of(train_rows, test_rows=((0, 0, 3.0),), n_users=None, n_movies=None) -> Split:
-    """Return a Split from ``(user, movie, stars)`` triples."""
-
-    def xy(rows):
-        X = np.array([r[:2] for r in rows], dtype=np.int32).reshape(-1, 2)
-        return X, np.array([r[2] for r in rows], dtype=np.float32)
-
-    return Split(*xy(train_rows), *xy(test_rows), n_users=n_users, n_movies=n_movies)
 
 
 @pytest.fixture(scope="module")

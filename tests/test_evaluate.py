@@ -19,7 +19,7 @@ import pytest  # noqa: E402
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from sklearn.metrics import ndcg_score  # noqa: E402
-from synthetic import make_dataset  # noqa: E402
+from synthetic import make_dataset, split_of  # noqa: E402
 
 from reco import evaluate, models, plots, train  # noqa: E402
 from reco.baselines import (  # noqa: E402
@@ -36,17 +36,6 @@ RANKING = ["precision", "recall", "ndcg", "map", "hit_rate", "mrr"]
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def split_of(train_rows, test_rows, val_rows=None, n_users=None, n_movies=None) -> Split:
-    """Return a Split from ``(user, movie, stars)`` triples."""
-
-    def xy(rows):
-        X = np.array([r[:2] for r in rows], dtype=np.int32).reshape(-1, 2)
-        return X, np.array([r[2] for r in rows], dtype=np.float32)
-
-    X_val, y_val = xy(val_rows) if val_rows is not None else (None, None)
-    return Split(*xy(train_rows), *xy(test_rows), X_val, y_val, n_users, n_movies)
 
 
 def recs_of(lists: dict[int, list[int]]) -> pd.DataFrame:

@@ -13,8 +13,6 @@ the trained model here, where it is.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import pickle
 import re
 from pathlib import Path
@@ -23,6 +21,7 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import quietly
 from synthetic import make_dataset
 
 from reco import evaluate, train
@@ -44,19 +43,11 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
     return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
 
 
-def fit_quietly(model, split, **kwargs) -> tuple[pd.DataFrame, str]:
-    """Return ``fit_implicit``'s history and what it printed."""
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        history = fit_implicit(model, split, **kwargs)
-    return history, out.getvalue()
-
-
 def train_logistic(data):
     """Fit a fresh model with the logistic loss after ``set_seed()``; no log."""
     train.set_seed()
     model = build_implicit_mf(data.encoder, **BUILD)
-    history, printed = fit_quietly(model, data.split, config=SHORT, loss="logistic")
+    history, printed = quietly(fit_implicit, model, data.split, config=SHORT, loss="logistic")
     return model, history, printed
 
 
@@ -68,7 +59,7 @@ def train_multinomial(data):
     """Fit a fresh model with the multinomial loss after ``set_seed()``, logging every 5 epochs."""
     train.set_seed()
     model = build_implicit_mf(data.encoder, **BUILD)
-    history, printed = fit_quietly(model, data.split, config=CONFIG, log_every=LOG_EVERY)
+    history, printed = quietly(fit_implicit, model, data.split, config=CONFIG, log_every=LOG_EVERY)
     return model, history, printed
 
 

@@ -35,7 +35,7 @@ commit_guard = _tool("commit_guard")
 def _results(*records) -> pd.DataFrame:
     from reco.report import results_frame
 
-    return results_frame([(stem, record) for stem, record in records])
+    return results_frame(records)
 
 
 # --------------------------------------------------------------------------- results page

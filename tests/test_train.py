@@ -16,6 +16,7 @@ import re
 import keras
 import numpy as np
 import pytest
+from conftest import ANSWER
 from synthetic import make_dataset
 
 from reco import models, train
@@ -321,9 +322,10 @@ def test_fit_without_log_prints_nothing_and_runs_our_callbacks(course):
     assert again["epochs counted"] == course.config.epochs
 
 
-JAX_RUN = """
+JAX_RUN = f"""
 import json
 import keras
+from conftest import ANSWER
 from synthetic import make_dataset
 from reco import train
 data = make_dataset()
@@ -333,11 +335,11 @@ for _ in range(2):
     train.set_seed()
     model, history = train.train_model("net_v2", data.split, data.encoder, config=config, n_factors=4)
     runs.append(history.to_numpy().tolist())
-print("@answer " + json.dumps({  # the line that FreshPython.answer reads
+print({ANSWER!r} + json.dumps({{  # the line that FreshPython.answer reads
     "backend": keras.backend.backend(),
     "histories": runs,
     "rmse": train.evaluate(model, data.split)["rmse"],
-}))
+}}))
 """
 
 

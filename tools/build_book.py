@@ -29,7 +29,7 @@ from pathlib import Path
 import nbformat
 import pandas as pd
 
-from reco.report import read_results, results_frame
+from reco.report import notebook_results
 
 ROOT = Path(__file__).resolve().parents[1]
 BOOK = ROOT / "book"
@@ -77,10 +77,7 @@ def recorded_results(notebooks: list[Path]) -> pd.DataFrame:
         one row per :func:`reco.report.show_result` call, columns
         :data:`reco.report.RESULT_COLUMNS`.
     """
-    rows = []
-    for path in notebooks:
-        rows += [(path.stem, r) for r in read_results(nbformat.read(path, as_version=4))]
-    return results_frame(rows)
+    return notebook_results(notebooks)
 
 
 def _cell(value, digits: int) -> str:

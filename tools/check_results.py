@@ -19,10 +19,9 @@ import math
 import sys
 from pathlib import Path
 
-import nbformat
 import pandas as pd
 
-from reco.report import RESULT_COLUMNS, read_results, results_frame
+from reco.report import RESULT_COLUMNS, notebook_results
 
 ROOT = Path(__file__).resolve().parents[1]
 METRICS = [c for c in RESULT_COLUMNS if c not in ("model", "notebook", "train_seconds")]
@@ -30,10 +29,7 @@ METRICS = [c for c in RESULT_COLUMNS if c not in ("model", "notebook", "train_se
 
 def committed_results(folder: Path = ROOT / "notebooks") -> pd.DataFrame:
     """Return the results recorded in the committed notebooks ``NN_topic.ipynb``."""
-    rows = []
-    for path in sorted(folder.glob("[0-9][0-9]_*.ipynb")):
-        rows += [(path.stem, r) for r in read_results(nbformat.read(path, as_version=4))]
-    return results_frame(rows)
+    return notebook_results(sorted(folder.glob("[0-9][0-9]_*.ipynb")))
 
 
 def _keyed(frame: pd.DataFrame) -> pd.DataFrame:
