@@ -80,10 +80,66 @@ def join_titles(
     return out
 
 
-def check_count(value, name: str) -> int:
-    """Return ``value`` as an int if it is a positive integer, else raise ``ValueError``."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(
-            f"{name} must be a positive integer (how many movies to list); got {value!r}."
-        )
+def positive_int(value, name: str, hint: str) -> int:
+    """Return ``value`` as an int if it is a positive integer, else raise ``ValueError``.
+
+    The one check of "is a positive integer" in the package: sizes, counts,
+    list lengths and training settings all go through it.
+
+    Args:
+        value: the value to check (``bool`` is refused, NumPy integers are accepted).
+        name: its name, for the message (``"n_factors"``).
+        hint: the fix, for the message (``"use an embedding size such as 50"``).
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{name} must be a positive integer; got {value!r}. Fix: {hint}.")
+    if value < 1:
+        raise ValueError(f"{name} must be at least 1; got {value}. Fix: {hint}.")
     return int(value)
+
+
+def check_count(value, name: str) -> int:
+    """Return ``value`` as an int if it is a positive integer (a list length), else raise."""
+    return positive_int(value, name, f"{name} is how many movies to list, for example {name}=10")
+
+
+def check_range(min_rating, max_rating) -> tuple[float, float]:
+    """Return ``(min_rating, max_rating)`` as floats if ``min_rating < max_rating``, else raise."""
+    from reco.constants import MAX_RATING, MIN_RATING
+
+    try:
+        lo, hi = float(min_rating), float(max_rating)
+    except (TypeError, ValueError):
+        lo = hi = float("nan")
+    if not lo < hi:
+        raise ValueError(
+            f"min_rating must be less than max_rating; got min_rating={min_rating}, "
+            f"max_rating={max_rating}. Fix: pass the rating scale's lowest and highest values "
+            f"(MovieLens: {MIN_RATING} and {MAX_RATING})."
+        )
+    return lo, hi
+
+
+def check_l2(l2) -> float:
+    """Return an L2 penalty as a float if it is finite and not negative, else raise."""
+    try:
+        value = float(l2)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not (np.isfinite(value) and value >= 0):
+        raise ValueError(f"l2 must be zero or positive; got {l2!r}. Fix: for example l2=1e-4.")
+    return value
+
+
+def check_rate(rate, name: str) -> float:
+    """Return a dropout rate as a float if it lies in ``[0, 1)``, else raise."""
+    try:
+        value = float(rate)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not 0.0 <= value < 1.0:
+        raise ValueError(
+            f"{name} must be a rate in [0, 1); got {rate!r}. Fix: for example {name}=0.5, "
+            f"or {name}=0 for none."
+        )
+    return value

@@ -22,6 +22,8 @@ USER_IDX_COL = "user"
 MOVIE_IDX_COL = "movie"
 #: Column of predicted ratings, in stars.
 PREDICTION_COL = "prediction"
+#: Column with each movie's number of ratings in a table (``rated_by``, ``similar_movies``).
+N_RATINGS_COL = "n_ratings"
 
 #: Columns of a ratings table, in order.
 RATINGS_COLUMNS = (USER_COL, MOVIE_COL, RATING_COL, TIMESTAMP_COL)

@@ -35,13 +35,16 @@ The protocol
 Scoring
 -------
 :func:`score_users` is the one engine that scores users against the whole
-catalogue, for :func:`top_k` here and for :func:`reco.recommend.recommend`.
-The dot-product models (V1, V2, RecommenderNetV2) are scored with one matrix
-product of the learned embeddings plus the biases: the sigmoid is monotonic,
-so ranking by its input gives the same order as ranking by predicted stars.
-RecommenderNet (an MLP) is called on all user-movie pairs in large batches. A
-baseline from :mod:`reco.baselines` scores itself (its ``score_users``).
-:func:`rank_scores` then keeps the best ``k`` with the protocol's tie-break.
+catalogue, for :func:`top_k` here and for :func:`reco.recommend.recommend`. It
+asks the model's contract (:mod:`reco.kinds`): the dot-product models (V1, V2,
+RecommenderNetV2, the implicit model) score with one matrix product of the
+learned factors plus the biases, before any sigmoid (the sigmoid is
+monotonic, so ranking by its input gives the same order as ranking by
+predicted stars); RecommenderNet (an MLP) is called on all user-movie pairs in
+large batches; a baseline from :mod:`reco.baselines` scores itself (its
+``score_users``). :func:`rank_scores` then keeps the best ``k`` with the
+protocol's tie-break. A NaN score is refused, naming the model: it would
+otherwise rank first, or anywhere.
 
 :func:`reco.recommend.recommend` uses the same scoring and tie-break but
 differs on purpose in what it excludes: it drops *every* movie the user has
@@ -56,8 +59,10 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from reco import kinds
+from reco._checks import check_count
 from reco.constants import DEFAULT_K, MOVIE_IDX_COL, USER_IDX_COL
-from reco.split import Split, index_sizes
+from reco.split import PARTS, Split, index_sizes
 
 __all__ = [
     "METRICS",
@@ -78,18 +83,12 @@ RELEVANT_RATING = 4.0
 #: The ranking metrics :func:`ranking_metrics` returns, in display order.
 METRICS = ("precision", "recall", "ndcg", "map", "hit_rate", "mrr", "coverage")
 
-#: (users x movies) scores computed per call when an MLP scores all pairs.
-_PAIRS_PER_CALL = 1 << 18
-
-
 # --------------------------------------------------------------------------- the split
 
 
 def _parts(split: Split) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    parts = {"train": (split.X_train, split.y_train), "test": (split.X_test, split.y_test)}
-    if split.X_val is not None:
-        parts["val"] = (split.X_val, split.y_val)
-    return parts
+    """Return ``(X, y)`` of every part the split has, by name."""
+    return {p: split.part(p) for p in PARTS if getattr(split, f"X_{p}") is not None}
 
 
 def _check_part(split: Split, part: str) -> None:
@@ -117,102 +116,42 @@ def _popularity(split: Split, n_movies: int) -> np.ndarray:
 # --------------------------------------------------------------------------- scoring
 
 
-def _weights(model, name: str) -> np.ndarray | None:
-    try:
-        layer = model.get_layer(name)
-    except ValueError:
-        return None
-    import keras
-
-    return np.asarray(keras.ops.convert_to_numpy(layer.embeddings), dtype=np.float32)
-
-
-def _dense(model, name: str):
-    """Return ``(kernel, bias)`` of a Dense layer as float32 arrays, or ``None``."""
-    try:
-        layer = model.get_layer(name)
-    except ValueError:
-        return None
-    import keras
-
-    kernel, bias = (keras.ops.convert_to_numpy(w) for w in (layer.kernel, layer.bias))
-    return np.asarray(kernel, dtype=np.float32), np.asarray(bias, dtype=np.float32)
-
-
-def _is_dot_model(model) -> bool:
-    from reco.models import RecommenderNetV2
-
-    if isinstance(model, RecommenderNetV2):
-        return True
-    names = {layer.name for layer in getattr(model, "layers", [])}
-    return "dot" in names and "concat" not in names
-
-
-def score_users(model, users, n_movies: int | None = None) -> np.ndarray:
+def score_users(model, users, n_movies: int | None = None, *, context=None) -> np.ndarray:
     """Score every movie of the catalogue for each of ``users``; higher is better.
 
     Args:
-        model: a course model from :mod:`reco.models` (trained), or a fitted
-            baseline from :mod:`reco.baselines` (anything with ``score_users``).
+        model: a trained model of a registered kind (:mod:`reco.kinds`), or a
+            fitted baseline from :mod:`reco.baselines`.
         users: int array of shape ``(n,)``: encoded user indices.
         n_movies: the size of the catalogue; default: the model's.
+        context: the scoring context of kinds that take one (for example the
+            reference time); the others ignore it.
 
     Returns:
-        float array of shape ``(n, n_movies)``. For the dot-product models it is
-        the score before the sigmoid (``u . m + b_u + b_m``), which ranks the
-        movies exactly as the predicted stars do; for RecommenderNet, the
-        predicted stars; for a baseline, its own score.
+        float array of shape ``(n, n_movies)``: the contract's score, which
+        ranks the movies as the model's predictions do. For the dot-product
+        models it is the score before the sigmoid (``u . m + b_u + b_m``); for
+        RecommenderNet, the predicted stars; for a baseline, its own score.
 
     Raises:
-        ValueError: a user index is outside the model, or ``n_movies`` differs
-            from the model's.
+        ValueError: a user index is outside the model, ``n_movies`` differs
+            from the model's, or the model gives NaN scores.
     """
-    users = np.asarray(users, dtype=np.int64).reshape(-1)
-    if hasattr(model, "score_users"):
-        scores = np.asarray(model.score_users(users))
-    else:
-        scores = _score_keras(model, users)
+    scores = kinds.score_users(model, users, context)
     if n_movies is not None and scores.shape[1] != n_movies:
         raise ValueError(
             f"the model scores {scores.shape[1]} movies but the catalogue has {n_movies}. "
             "Fix: evaluate a model built with the encoder of this split."
         )
-    return scores
-
-
-def _score_keras(model, users: np.ndarray) -> np.ndarray:
-    import keras
-
-    from reco.models import embedding_sizes
-    from reco.train import to_inputs
-
-    n_users, n_movies = embedding_sizes(model)
-    if users.size and (users.min() < 0 or users.max() >= n_users):
+    nan = np.isnan(scores)
+    if nan.any():
+        name = getattr(model, "name", None) or type(model).__name__
         raise ValueError(
-            f"user indices must lie in [0, {n_users - 1}] for this model; got "
-            f"{users.min()}..{users.max()}. Fix: pass the encoder/split the model was built with."
+            f"model {name!r} gave {int(nan.sum())} NaN score(s) for "
+            f"{int(nan.any(axis=1).sum())} of {len(scores)} user(s); a NaN would be ranked as "
+            "if it were a score. Fix: find where the NaN comes from (a NaN or empty training "
+            "part, a division by zero, EASE with an infinite lambda) and refit."
         )
-    implicit = _dense(model, "movie_scores")
-    if implicit is not None:  # implicit MF: user vector -> Dense over the catalogue
-        kernel, bias = implicit
-        return _weights(model, "user_embedding")[users] @ kernel + bias
-    if _is_dot_model(model):
-        U, M = _weights(model, "user_embedding")[users], _weights(model, "movie_embedding")
-        user_bias, movie_bias = _weights(model, "user_bias"), _weights(model, "movie_bias")
-        if user_bias is not None:  # [u, b_u, 1] . [m, 1, b_m] = u . m + b_u + b_m, one product
-            U = np.hstack([U, user_bias[users], np.ones((len(users), 1), np.float32)])
-            M = np.hstack([M, np.ones((len(M), 1), np.float32), movie_bias])
-        return U @ M.T
-    # Any other model (RecommenderNet's MLP): all user-movie pairs, in large batches,
-    # calling the model directly (its output, the predicted stars, ranks the movies).
-    scores = np.empty((len(users), n_movies), dtype=np.float32)
-    per_call = max(1, _PAIRS_PER_CALL // n_movies)
-    movies = np.arange(n_movies, dtype=np.int32)
-    for start in range(0, len(users), per_call):
-        chunk = users[start : start + per_call]
-        X = np.column_stack([np.repeat(chunk, n_movies), np.tile(movies, len(chunk))])
-        out = keras.ops.convert_to_numpy(model(to_inputs(model, X), training=False))
-        scores[start : start + len(chunk)] = out.reshape(len(chunk), n_movies)
     return scores
 
 
@@ -236,7 +175,8 @@ def tie_order(popularity) -> np.ndarray:
 def rank_scores(scores: np.ndarray, k: int, tie_rank: np.ndarray) -> tuple[np.ndarray, ...]:
     """Return the best ``k`` entries of each row of ``scores``, ties broken by ``tie_rank``.
 
-    Entries equal to ``-inf`` are excluded candidates and never returned.
+    Entries equal to ``-inf`` are excluded candidates and never returned; NaN
+    entries are refused.
 
     Args:
         scores: float array of shape ``(n, m)``.
@@ -247,7 +187,19 @@ def rank_scores(scores: np.ndarray, k: int, tie_rank: np.ndarray) -> tuple[np.nd
     Returns:
         ``(rows, cols, ranks)``: int arrays of equal length, sorted by row then
         rank; ``ranks`` run from 1 to at most ``k`` within each row.
+
+    Raises:
+        ValueError: ``scores`` hold NaN, or ``k`` is not a positive integer.
     """
+    scores = np.asarray(scores)
+    nan = np.isnan(scores)
+    if nan.any():
+        raise ValueError(
+            f"scores hold {int(nan.sum())} NaN value(s), in {int(nan.any(axis=1).sum())} row(s); "
+            "NaN cannot be ranked. Fix: find where the NaN comes from and refit, or mark "
+            "excluded candidates with -inf."
+        )
+    k = check_count(k, "k")
     n, m = scores.shape
     if n == 0 or m == 0:
         empty = np.empty(0, dtype=np.int64)
@@ -273,7 +225,9 @@ def rank_scores(scores: np.ndarray, k: int, tie_rank: np.ndarray) -> tuple[np.nd
     return rows[keep], cols[keep], ranks[keep]
 
 
-def top_k(model, split: Split, k: int = DEFAULT_K, part: str = "test") -> pd.DataFrame:
+def top_k(
+    model, split: Split, k: int = DEFAULT_K, part: str = "test", *, context=None
+) -> pd.DataFrame:
     """Recommend ``k`` movies to every user with training ratings, following the protocol.
 
     Args:
@@ -282,6 +236,8 @@ def top_k(model, split: Split, k: int = DEFAULT_K, part: str = "test") -> pd.Dat
         k: list length, at least 1.
         part: ``"test"`` (lists exclude the training and validation parts) or
             ``"val"`` (lists exclude the training part).
+        context: the scoring context of kinds that take one (for example the
+            reference time), passed to :func:`score_users`.
 
     Returns:
         a DataFrame with columns ``user`` and ``movie`` (encoded indices),
@@ -290,15 +246,14 @@ def top_k(model, split: Split, k: int = DEFAULT_K, part: str = "test") -> pd.Dat
         then rank.
 
     Raises:
-        ValueError: a bad ``k`` or ``part``, or a model built for another encoding.
+        ValueError: a bad ``k`` or ``part``, a model built for another encoding,
+            or NaN scores.
     """
-    from reco._checks import check_count
-
     k = check_count(k, "k")
     _check_part(split, part)
     n_users, n_movies = index_sizes(split)
     users = np.unique(split.X_train[:, 0])
-    scores = np.array(score_users(model, users, n_movies), dtype=np.float32)  # a copy we own
+    scores = np.array(score_users(model, users, n_movies, context=context), dtype=np.float32)
     scores[:, np.setdiff1d(np.arange(n_movies), _catalogue_movies(split))] = -np.inf
     excluded = _excluded(split, part)
     row_of = np.full(n_users, -1)
@@ -366,8 +321,9 @@ def _per_user(recs: pd.DataFrame, split: Split, k: int, part: str) -> pd.DataFra
         hits=("hit", "sum"), dcg=("dcg", "sum"), ap=("ap", "sum"), rr=("rr", "max")
     )
     out = sums.reindex(n_relevant.index, fill_value=0.0).join(n_relevant)
-    discounts = np.cumsum(1.0 / np.log2(np.arange(2, k + 2)))
     cap = np.minimum(out["n_relevant"].to_numpy(), k)
+    # IDCG needs the discounts up to the largest cap only (k may be huge; the cap is not).
+    discounts = np.cumsum(1.0 / np.log2(np.arange(2, int(cap.max(initial=1)) + 2)))
     return pd.DataFrame(
         {
             "precision": out["hits"] / k,
@@ -398,8 +354,6 @@ def ranking_metrics(
         the catalogue in at least one list) and ``users`` (how many users the
         means are over).
     """
-    from reco._checks import check_count
-
     k = check_count(k, "k")
     per_user = _per_user(recs, split, k, part)
     out = {name: float(per_user[name].mean()) if len(per_user) else 0.0 for name in METRICS[:-1]}
@@ -484,7 +438,7 @@ def compare(
 
     Returns:
         a DataFrame indexed by model name with the columns ``rmse`` and ``mae``
-        (empty for a baseline or an implicit model that predicts no ratings), every ranking metric
+        (empty for a model or baseline that predicts no ratings), every ranking metric
         of :func:`ranking_metrics`, ``popularity`` (:func:`popularity_percentile`)
         and ``users``.
     """
@@ -495,13 +449,8 @@ def compare(
     rows = {}
     for name, model in models.items():
         row = {"rmse": np.nan, "mae": np.nan}
-        if hasattr(model, "score_users"):
-            if hasattr(model, "predict"):  # a baseline that predicts ratings
-                row.update(rmse_mae(y, model.predict(X)))
-        elif _dense(model, "movie_scores") is None:  # a rating model, not an implicit one
-            from reco.train import evaluate
-
-            row.update(evaluate(model, split, part=part))
+        if kinds.predicts_ratings(model):
+            row.update(rmse_mae(y, kinds.predict(model, X)))
         recs = top_k(model, split, k=k, part=part)
         scores = ranking_metrics(recs, split, k=k, part=part)
         users = scores.pop("users")

@@ -19,28 +19,37 @@ compared with, ``loss="logistic"``, treats every movie as an independent yes/no
 (a sigmoid and binary cross-entropy per movie).
 
 The model is built from standard Keras layers, saves and loads in safe mode,
-and trains deterministically after :func:`reco.train.set_seed`.
-:func:`reco.evaluate.top_k` scores it with one matrix product, like the other
-dot-product models.
+and trains deterministically after :func:`reco.train.set_seed`. Its contract,
+:class:`ImplicitKind`, is declared below the builder: :func:`reco.train.fit`
+trains it on multi-hot rows with either loss, ``split.for_model(model)`` gives
+those rows for plain Keras, and :func:`reco.evaluate.top_k` and
+:func:`reco.recommend.recommend` score it with one matrix product, like the
+other dot-product models. It predicts no ratings.
 """
 
 from __future__ import annotations
 
-import time
+import warnings
 
 import keras
 import numpy as np
 import pandas as pd
 from keras import layers
 
-from reco.models import _architecture, _check_l2, embedding_sizes
+from reco import kinds
+from reco._checks import check_l2, check_rate
+from reco.config import TrainConfig
+from reco.models import architecture
 from reco.split import Split, index_sizes
-from reco.train import EpochLog, TrainConfig, history_frame
 
-__all__ = ["IMPLICIT_DEFAULTS", "LOSSES", "build_implicit_mf", "fit_implicit", "interactions"]
-
-#: The losses :func:`fit_implicit` knows.
-LOSSES = ("multinomial", "logistic")
+__all__ = [
+    "IMPLICIT_DEFAULTS",
+    "LOSSES",
+    "ImplicitKind",
+    "build_implicit_mf",
+    "fit_implicit",
+    "interactions",
+]
 
 #: Training settings of the implicit model, chosen on the validation part of
 #: ``train_val_test_split`` with ``make tune`` (tools/tune_implicit.py); a
@@ -79,10 +88,9 @@ def build_implicit_mf(
     Raises:
         ValueError: a size is not a positive integer, or ``dropout`` is not in ``[0, 1)``.
     """
-    n_users, n_movies, n_factors = _architecture(encoder, n_users, n_movies, n_factors)
-    if not 0.0 <= float(dropout) < 1.0:
-        raise ValueError(f"dropout must be a rate in [0, 1); got {dropout!r}.")
-    l2 = _check_l2(l2)
+    n_users, n_movies, n_factors = architecture(encoder, n_users, n_movies, n_factors)
+    dropout = check_rate(dropout, "dropout")
+    l2 = check_l2(l2)
     reg = keras.regularizers.l2(l2) if l2 else None
     users = keras.Input(shape=(1,), dtype="int32", name="users")
     u = layers.Embedding(
@@ -95,7 +103,7 @@ def build_implicit_mf(
     u = layers.Flatten(name="user_factors")(u)
     u = layers.Dropout(float(dropout), name="dropout")(u)
     logits = layers.Dense(n_movies, kernel_regularizer=reg, name="movie_scores")(u)
-    return keras.Model(users, logits, name="implicit_mf")
+    return keras.Model(users, logits, name=ImplicitKind.name)
 
 
 def interactions(split: Split, part: str = "train") -> tuple[np.ndarray, np.ndarray]:
@@ -111,11 +119,86 @@ def interactions(split: Split, part: str = "train") -> tuple[np.ndarray, np.ndar
         ``(n, n_movies)`` with 1 where the user rated the movie.
     """
     X, _ = split.part(part)
-    _, n_movies = index_sizes(split)
+    return _multi_hot(X, index_sizes(split)[1])
+
+
+def _multi_hot(X: np.ndarray, n_movies: int) -> tuple[np.ndarray, np.ndarray]:
     users, row = np.unique(X[:, 0], return_inverse=True)
     rows = np.zeros((len(users), n_movies), dtype=np.float32)
     rows[row, X[:, 1]] = 1.0
     return users.astype(np.int32), rows
+
+
+def _multinomial(model):
+    # Keras's categorical cross-entropy is -sum(target * log_softmax(logits)):
+    # with 0/1 targets it is the multinomial log-likelihood of all of a user's movies.
+    return keras.losses.CategoricalCrossentropy(from_logits=True)
+
+
+def _logistic(model):
+    return keras.losses.BinaryCrossentropy(from_logits=True)
+
+
+@kinds.register
+class ImplicitKind(kinds.ModelKind):
+    """The implicit model: a user index in, one logit per movie of the catalogue out.
+
+    Its examples are users, each with a multi-hot row of the movies they rated
+    in the part (:func:`interactions`); it predicts no ratings. The Dense
+    layer ``"movie_scores"`` holds the movie factors (its kernel) and a
+    popularity prior (its bias).
+    """
+
+    name = "implicit_mf"
+    label = "implicit MF"
+    predicts_ratings = False
+    losses = {"multinomial": _multinomial, "logistic": _logistic}
+    default_loss = "multinomial"
+    config = IMPLICIT_DEFAULTS
+
+    def build(self, encoder=None, **kwargs):
+        return build_implicit_mf(encoder, **kwargs)
+
+    def sizes(self, model):
+        return (
+            int(model.get_layer("user_embedding").input_dim),
+            int(model.get_layer("movie_scores").units),
+        )
+
+    def inputs(self, model, X, context=None):
+        """Return the user indices of ``[user, movie]`` rows (the model takes users only)."""
+        X = kinds.check_rows(X, *self.sizes(model))
+        return X[:, 0]
+
+    def examples(self, model, part):
+        n_users, n_movies = self.sizes(model)
+        if (part.n_movies is not None and part.n_movies != n_movies) or (
+            len(part.X) and part.X[:, 0].max() >= n_users
+        ):
+            raise ValueError(
+                f"the model was built for {n_users} users and {n_movies} movies, but the split "
+                f"has {part.n_movies} movies and user indices up to {part.X[:, 0].max()}. Fix: "
+                "build the model with the encoder of this split, e.g. build_implicit_mf(encoder)."
+            )
+        return _multi_hot(kinds.check_rows(part.X, n_users, n_movies), n_movies)
+
+    def _movie_scores(self, model):
+        layer = model.get_layer("movie_scores")
+        kernel, bias = (keras.ops.convert_to_numpy(w) for w in (layer.kernel, layer.bias))
+        return np.asarray(kernel, dtype=np.float32), np.asarray(bias, dtype=np.float32)
+
+    def score_users(self, model, users, context=None):
+        """Score with one product: the user's vector times the movie factors, plus the prior."""
+        kernel, bias = self._movie_scores(model)
+        table = keras.ops.convert_to_numpy(model.get_layer("user_embedding").embeddings)
+        return np.asarray(table, dtype=np.float32)[users] @ kernel + bias
+
+    def movie_factors(self, model):
+        return self._movie_scores(model)[0].T
+
+
+#: The losses the implicit model trains with (its contract's).
+LOSSES = tuple(ImplicitKind.losses)
 
 
 def fit_implicit(
@@ -127,54 +210,17 @@ def fit_implicit(
     log_every: int = 0,
     callbacks=None,
 ) -> pd.DataFrame:
-    """Train an implicit model on which movies each user rated in the training part.
+    """Deprecated: use ``reco.train.fit(model, split, loss=..., log_every=...)``.
 
-    Args:
-        model: from :func:`build_implicit_mf`.
-        split: its training part gives the positives.
-        config: optimizer settings; ``batch_size`` counts users.
-        loss: ``"multinomial"`` (a softmax over the catalogue, one row per user)
-            or ``"logistic"`` (a sigmoid per movie, binary cross-entropy).
-        log_every: print an :class:`reco.train.EpochLog` line every this many
-            epochs (and the last); ``0`` prints nothing.
-        callbacks: more Keras callbacks.
-
-    Returns:
-        the history (``loss`` per epoch, index ``epoch`` from 1), with
-        ``attrs["train_seconds"]``.
+    :func:`reco.train.fit` trains every registered kind, this one included,
+    with its contract's default settings (:data:`IMPLICIT_DEFAULTS`) and loss.
     """
-    if loss not in LOSSES:
-        raise ValueError(f"loss must be one of {LOSSES}; got {loss!r}.")
-    users, rows = interactions(split, "train")
-    n_users, n_movies = embedding_sizes(model)
-    if n_movies != rows.shape[1] or (len(users) and users.max() >= n_users):
-        raise ValueError(
-            f"the model was built for {n_users} users and {n_movies} movies, but the split has "
-            f"{rows.shape[1]} movies and user indices up to {users.max()}. Fix: build the model "
-            "with the encoder of this split, e.g. build_implicit_mf(encoder)."
-        )
-    if loss == "multinomial":
-        # Keras's categorical cross-entropy is -sum(target * log_softmax(logits)):
-        # with 0/1 targets it is the multinomial log-likelihood of all of a user's movies.
-        objective = keras.losses.CategoricalCrossentropy(from_logits=True)
-    else:
-        objective = keras.losses.BinaryCrossentropy(from_logits=True)
-    model.compile(
-        optimizer=config.make_optimizer(),
-        loss=objective,
-        steps_per_execution=int(config.steps_per_execution),
+    from reco.train import fit
+
+    warnings.warn(
+        "reco.implicit.fit_implicit is deprecated: use reco.train.fit(model, split, "
+        "loss=..., log_every=...).",
+        DeprecationWarning,
+        stacklevel=2,
     )
-    callbacks = list(callbacks or [])
-    if log_every:
-        callbacks.append(EpochLog(every=log_every))
-    start = time.perf_counter()
-    history = model.fit(
-        users,
-        rows,
-        batch_size=int(config.batch_size),
-        epochs=int(config.epochs),
-        shuffle=True,
-        verbose=0,
-        callbacks=callbacks,
-    )
-    return history_frame(history, time.perf_counter() - start)
+    return fit(model, split, config=config, loss=loss, log_every=log_every, callbacks=callbacks)

@@ -35,17 +35,26 @@ with ``model.get_layer(name).get_weights()[0]``.
 The functional models take ``[users, movies]``: two integer arrays of shape
 ``(n,)`` or ``(n, 1)``. :class:`RecommenderNetV2` takes one integer array of
 shape ``(n, 2)`` holding ``[user, movie]`` rows. All four return a float32
-array of shape ``(n, 1)``. :func:`reco.train.to_inputs` arranges ``(n, 2)``
-rows for any of them.
+array of shape ``(n, 1)``.
+
+Each builder is followed by its model kind's contract (:mod:`reco.kinds`): how
+rows become the model's input, how its output becomes stars, its loss, how it
+scores every movie for a user, where its movie factors are and its sizes. A
+model is matched to its contract by ``model.name`` (``"v1"``, ``"v2"``,
+``"recommender_net"``, ``"recommender_net_v2"``), and
+``split.for_model(model, part)`` gives any of them its inputs and targets.
 """
 
 from __future__ import annotations
 
-import operator
+import warnings
 
 import keras
+import numpy as np
 from keras import layers, ops
 
+from reco import kinds
+from reco._checks import check_l2, check_range, check_rate, positive_int
 from reco.constants import MAX_RATING, MIN_RATING
 
 __all__ = [
@@ -59,7 +68,9 @@ __all__ = [
     "build_net_v2",
     "build_v1",
     "build_v2",
+    "denormalize_ratings",
     "embedding_sizes",
+    "normalize_ratings",
     "per_example_dot",
     "rating_range",
 ]
@@ -82,15 +93,6 @@ NET_V2_L2 = 1e-5
 MAX_TRAINING_BYTES = 4 * 1024**3
 
 
-def _positive_int(value, name: str, hint: str) -> int:
-    if isinstance(value, bool) or not hasattr(value, "__index__"):
-        raise ValueError(f"{name} must be a positive integer; got {value!r}. Fix: {hint}.")
-    value = operator.index(value)
-    if value < 1:
-        raise ValueError(f"{name} must be at least 1; got {value}. Fix: {hint}.")
-    return int(value)
-
-
 def _sizes(encoder, n_users, n_movies) -> tuple[int, int]:
     """Return ``(n_users, n_movies)`` from an encoder or from the sizes."""
     hint = "pass the fitted encoder from reco.split.encode_ids, e.g. build_v2(encoder)"
@@ -105,7 +107,7 @@ def _sizes(encoder, n_users, n_movies) -> tuple[int, int]:
         n_users, n_movies = encoder.n_users, encoder.n_movies
     elif n_users is None or n_movies is None:
         raise ValueError(f"the model needs the number of users and movies. Fix: {hint}.")
-    return _positive_int(n_users, "n_users", hint), _positive_int(n_movies, "n_movies", hint)
+    return positive_int(n_users, "n_users", hint), positive_int(n_movies, "n_movies", hint)
 
 
 def _check_memory(n_users: int, n_movies: int, n_factors: int) -> None:
@@ -119,40 +121,18 @@ def _check_memory(n_users: int, n_movies: int, n_factors: int) -> None:
         )
 
 
-def _architecture(encoder, n_users, n_movies, n_factors) -> tuple[int, int, int]:
+def architecture(encoder, n_users, n_movies, n_factors) -> tuple[int, int, int]:
+    """Return ``(n_users, n_movies, n_factors)`` checked, from an encoder or the sizes.
+
+    The one check of a model's sizes, for every builder of the package.
+
+    Raises:
+        ValueError: a size is not a positive integer, or the model would not fit in memory.
+    """
     n_users, n_movies = _sizes(encoder, n_users, n_movies)
-    n_factors = _positive_int(n_factors, "n_factors", "use an embedding size such as 50")
+    n_factors = positive_int(n_factors, "n_factors", "use an embedding size such as 50")
     _check_memory(n_users, n_movies, n_factors)
     return n_users, n_movies, n_factors
-
-
-def _check_range(min_rating, max_rating) -> tuple[float, float]:
-    if not float(min_rating) < float(max_rating):
-        raise ValueError(
-            f"min_rating must be less than max_rating; got min_rating={min_rating}, "
-            f"max_rating={max_rating}. Fix: pass the rating scale's lowest and highest values "
-            f"(MovieLens: {MIN_RATING} and {MAX_RATING})."
-        )
-    return float(min_rating), float(max_rating)
-
-
-def _check_l2(l2) -> float:
-    if not float(l2) >= 0:
-        raise ValueError(f"l2 must be zero or positive; got {l2!r}. Fix: for example l2=1e-4.")
-    return float(l2)
-
-
-def _check_dropout(dropout) -> tuple[float, float]:
-    try:
-        rates = tuple(float(r) for r in dropout)
-    except (TypeError, ValueError):
-        rates = ()
-    if len(rates) != 2 or not all(0.0 <= r < 1.0 for r in rates):
-        raise ValueError(
-            f"dropout must be two rates in [0, 1), (input, hidden); got {dropout!r}. "
-            "Fix: for example dropout=(0.05, 0.5), or dropout=(0, 0) for none."
-        )
-    return rates
 
 
 def _embedding(n, size, name, *, l2):
@@ -244,8 +224,8 @@ def build_v1(
     Raises:
         ValueError: a size is not a positive integer, or the model would not fit in memory.
     """
-    n_users, n_movies, n_factors = _architecture(encoder, n_users, n_movies, n_factors)
-    l2 = _check_l2(l2)
+    n_users, n_movies, n_factors = architecture(encoder, n_users, n_movies, n_factors)
+    l2 = check_l2(l2)
     users, movies = _inputs()
     u, m = _factors(users, movies, n_users, n_movies, n_factors, l2)
     out = layers.Dot(axes=1, name="dot")([u, m])
@@ -285,9 +265,9 @@ def build_v2(
         ValueError: a size is not a positive integer, ``min_rating >= max_rating``,
             or the model would not fit in memory.
     """
-    n_users, n_movies, n_factors = _architecture(encoder, n_users, n_movies, n_factors)
-    min_rating, max_rating = _check_range(min_rating, max_rating)
-    l2 = _check_l2(l2)
+    n_users, n_movies, n_factors = architecture(encoder, n_users, n_movies, n_factors)
+    min_rating, max_rating = check_range(min_rating, max_rating)
+    l2 = check_l2(l2)
     users, movies = _inputs()
     u, m = _factors(users, movies, n_users, n_movies, n_factors, l2)
     dot = layers.Dot(axes=1, name="dot")([u, m])
@@ -309,7 +289,8 @@ def build_net(
     l2: float = DEFAULT_L2,
     min_rating: float = MIN_RATING,
     max_rating: float = MAX_RATING,
-    dropout: tuple[float, float] = (0.05, 0.5),
+    dropout: float = 0.05,
+    hidden_dropout: float = 0.5,
     hidden_units: int = 10,
 ) -> keras.Model:
     """Build RecommenderNet: concatenated embeddings through a small network.
@@ -328,8 +309,10 @@ def build_net(
         l2: L2 penalty on the embeddings (``0`` for none); change it with the batch size.
         min_rating: lowest rating; must be less than ``max_rating``.
         max_rating: highest rating.
-        dropout: ``(rate on the concatenated embeddings, rate on the hidden
-            units)``, each in ``[0, 1)``; ``(0, 0)`` turns dropout off.
+        dropout: rate on the concatenated embeddings, in ``[0, 1)`` (``0`` for
+            none), as ``dropout`` is the rate on the user vector in
+            :func:`reco.implicit.build_implicit_mf`.
+        hidden_dropout: rate on the hidden units, in ``[0, 1)``.
         hidden_units: size of the hidden ``Dense`` layer, at least 1.
 
     Returns:
@@ -338,13 +321,23 @@ def build_net(
 
     Raises:
         ValueError: a size is not a positive integer, ``min_rating >= max_rating``,
-            ``dropout`` is not two rates in ``[0, 1)``, or the model would not fit in memory.
+            a dropout rate is not in ``[0, 1)``, or the model would not fit in memory.
     """
-    n_users, n_movies, n_factors = _architecture(encoder, n_users, n_movies, n_factors)
-    hidden_units = _positive_int(hidden_units, "hidden_units", "for example hidden_units=10")
-    min_rating, max_rating = _check_range(min_rating, max_rating)
-    l2 = _check_l2(l2)
-    rate_in, rate_hidden = _check_dropout(dropout)
+    if isinstance(dropout, (tuple, list)):  # the form before 0.2, for one release
+        warnings.warn(
+            "build_net(dropout=(a, b)) is deprecated: pass dropout=a, hidden_dropout=b.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        if len(dropout) != 2:
+            raise ValueError(f"dropout must be a rate in [0, 1); got {dropout!r}.")
+        dropout, hidden_dropout = dropout
+    n_users, n_movies, n_factors = architecture(encoder, n_users, n_movies, n_factors)
+    hidden_units = positive_int(hidden_units, "hidden_units", "for example hidden_units=10")
+    min_rating, max_rating = check_range(min_rating, max_rating)
+    l2 = check_l2(l2)
+    rate_in = check_rate(dropout, "dropout")
+    rate_hidden = check_rate(hidden_dropout, "hidden_dropout")
     users, movies = _inputs()
     u, m = _factors(users, movies, n_users, n_movies, n_factors, l2)
     x = layers.Concatenate(name="concat")([u, m])
@@ -400,7 +393,11 @@ class RecommenderNetV2(keras.Model):
     ``(r - min_rating) / (max_rating - min_rating)`` and
     :func:`reco.train.predict_ratings` maps its output back to stars. The
     rating range is part of the model's config, so it is saved with it.
-    The Keras example calls this model ``RecommenderNet``.
+    The Keras example calls this model ``RecommenderNet``; its constructor keeps
+    that example's argument names (``num_users``, ``num_movies``,
+    ``embedding_size``) so that a learner can hold the two side by side. The
+    course's builders say ``n_users``, ``n_movies`` and ``n_factors``, and
+    :func:`build_net_v2` takes those.
 
     Args:
         num_users: number of users, at least 1.
@@ -426,15 +423,18 @@ class RecommenderNetV2(keras.Model):
         max_rating=MAX_RATING,
         **kwargs,
     ):
-        num_users, num_movies, embedding_size = _architecture(
+        num_users, num_movies, embedding_size = architecture(
             None, num_users, num_movies, embedding_size
         )
-        self.min_rating, self.max_rating = _check_range(min_rating, max_rating)
+        self.min_rating, self.max_rating = check_range(min_rating, max_rating)
+        # The name is the key of the model's contract (reco.kinds); Keras would
+        # otherwise number a second instance "recommender_net_v2_1".
+        kwargs.setdefault("name", NetV2Kind.name)
         super().__init__(**kwargs)
         self.num_users = num_users
         self.num_movies = num_movies
         self.embedding_size = embedding_size
-        self.l2 = _check_l2(l2)
+        self.l2 = check_l2(l2)
         self.user_embedding = _embedding(num_users, embedding_size, "user_embedding", l2=self.l2)
         self.user_bias = layers.Embedding(num_users, 1, name="user_bias")
         self.movie_embedding = _embedding(num_movies, embedding_size, "movie_embedding", l2=self.l2)
@@ -539,7 +539,7 @@ def build_net_v2(
         l2=l2,
         min_rating=min_rating,
         max_rating=max_rating,
-        name="recommender_net_v2",
+        name=NetV2Kind.name,
     )
     model.build((None, 2))
     return model
@@ -549,39 +549,207 @@ def rating_range(model) -> tuple[float, float] | None:
     """Return the ``(min_rating, max_rating)`` a course model was built with.
 
     Args:
-        model: a model from this module (or one loaded from a ``.keras`` file).
+        model: a model of a registered kind (or one loaded from a ``.keras`` file).
 
     Returns:
-        the range stored in the model's config: RecommenderNetV2's own, or the
-        scaled sigmoid's (``"to_stars"`` layer) of V2 and RecommenderNet;
-        ``None`` for V1, whose output is unbounded.
+        the range its contract reads from the model's config; ``None`` for V1,
+        whose output is unbounded, and for models that predict no ratings.
     """
-    if isinstance(model, RecommenderNetV2):
-        return model.min_rating, model.max_rating
-    try:
-        layer = model.get_layer("to_stars")
-    except ValueError:
-        return None
-    return float(layer.offset), float(layer.offset) + float(layer.scale)
+    return kinds.kind_of(model).rating_range(model)
 
 
 def embedding_sizes(model) -> tuple[int, int]:
-    """Return ``(n_users, n_movies)``: the number of rows of a model's two embeddings.
+    """Return ``(n_users, n_movies)`` of a model. Deprecated: use ``reco.kinds.sizes``."""
+    warnings.warn(
+        "reco.models.embedding_sizes is deprecated: use reco.kinds.sizes(model).",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return kinds.sizes(model)
 
-    For the implicit model of :mod:`reco.implicit`, ``n_movies`` is the number
-    of logits, one per movie of the catalogue.
 
-    Raises:
-        ValueError: the model has no ``"user_embedding"`` and ``"movie_embedding"`` layers.
+def normalize_ratings(y, *, min_rating: float, max_rating: float) -> np.ndarray:
+    """Map ratings in stars to ``[0, 1]``: ``(y - min_rating) / (max_rating - min_rating)``.
+
+    Args:
+        y: ratings in stars, any shape.
+        min_rating: lowest rating of the scale.
+        max_rating: highest rating of the scale.
+
+    Returns:
+        float32 array of the same shape.
     """
-    try:
-        users = model.get_layer("user_embedding")
-        if any(layer.name == "movie_scores" for layer in model.layers):  # reco.implicit
-            return int(users.input_dim), int(model.get_layer("movie_scores").units)
-        movies = model.get_layer("movie_embedding")
-    except ValueError:
-        raise ValueError(
-            f"model {getattr(model, 'name', model)!r} has no 'user_embedding' and "
-            "'movie_embedding' layers. Fix: pass a model from reco.models."
-        ) from None
-    return int(users.input_dim), int(movies.input_dim)
+    min_rating, max_rating = check_range(min_rating, max_rating)
+    y = np.asarray(y, dtype=np.float32)
+    return ((y - min_rating) / (max_rating - min_rating)).astype(np.float32)
+
+
+def denormalize_ratings(p, *, min_rating: float, max_rating: float) -> np.ndarray:
+    """Map scores in ``[0, 1]`` back to stars: ``min_rating + p * (max_rating - min_rating)``.
+
+    Args:
+        p: normalized ratings, any shape.
+        min_rating: lowest rating of the scale.
+        max_rating: highest rating of the scale.
+
+    Returns:
+        float32 array of the same shape.
+    """
+    min_rating, max_rating = check_range(min_rating, max_rating)
+    p = np.asarray(p, dtype=np.float32)
+    return (min_rating + p * (max_rating - min_rating)).astype(np.float32)
+
+
+# ------------------------------------------------------------------------ the contracts
+
+
+def _table(model, name: str) -> np.ndarray:
+    """Return an Embedding layer's table as float32 ``(rows, size)``."""
+    return np.asarray(
+        keras.ops.convert_to_numpy(model.get_layer(name).embeddings), dtype=np.float32
+    )
+
+
+class _RatingKind(kinds.ModelKind):
+    """Facts shared by the functional rating models: ``[users, movies]`` in, stars out.
+
+    Their layers are named ``"user_embedding"`` and ``"movie_embedding"`` (and
+    ``"user_bias"``, ``"movie_bias"``, ``"to_stars"`` where they have them).
+    """
+
+    biases = False
+
+    def sizes(self, model):
+        return (
+            int(model.get_layer("user_embedding").input_dim),
+            int(model.get_layer("movie_embedding").input_dim),
+        )
+
+    def inputs(self, model, X, context=None):
+        X = kinds.check_rows(X, *self.sizes(model))
+        return [X[:, 0], X[:, 1]]
+
+    def rating_range(self, model):
+        layer = model.get_layer("to_stars")  # the scaled sigmoid's Rescaling layer
+        return float(layer.offset), float(layer.offset) + float(layer.scale)
+
+    def movie_factors(self, model):
+        return _table(model, "movie_embedding")
+
+    def movie_bias(self, model):
+        return _table(model, "movie_bias").reshape(-1) if self.biases else None
+
+    def metrics(self, model):
+        return [StarsRMSE(1.0)]
+
+    def score_users(self, model, users, context=None):
+        """Score with one matrix product of the embeddings (plus the biases).
+
+        This is the score before the sigmoid, ``u . m + b_u + b_m``: the sigmoid
+        is monotonic, so it ranks the movies exactly as the predicted stars do.
+        """
+        U, M = _table(model, "user_embedding")[users], _table(model, "movie_embedding")
+        if self.biases:  # [u, b_u, 1] . [m, 1, b_m] = u . m + b_u + b_m, one product
+            user_bias, movie_bias = _table(model, "user_bias"), _table(model, "movie_bias")
+            U = np.hstack([U, user_bias[users], np.ones((len(users), 1), np.float32)])
+            M = np.hstack([M, np.ones((len(M), 1), np.float32), movie_bias])
+        return U @ M.T
+
+
+@kinds.register
+class V1Kind(_RatingKind):
+    """V1: the dot product of a user and a movie embedding; unbounded stars."""
+
+    name = "v1"
+    label = "V1"
+
+    def build(self, encoder=None, **kwargs):
+        return build_v1(encoder, **kwargs)
+
+    def rating_range(self, model):
+        return None
+
+
+@kinds.register
+class V2Kind(_RatingKind):
+    """V2: V1 plus user and movie biases, a sigmoid scaled to the rating range."""
+
+    name = "v2"
+    label = "V2"
+    biases = True
+
+    def build(self, encoder=None, **kwargs):
+        return build_v2(encoder, **kwargs)
+
+
+#: (users x movies) pairs per model call when RecommenderNet scores every movie.
+_PAIRS_PER_CALL = 1 << 18
+
+
+@kinds.register
+class NetKind(_RatingKind):
+    """RecommenderNet: concatenated embeddings through a small network (an MLP)."""
+
+    name = "recommender_net"
+    label = "RecommenderNet"
+
+    def build(self, encoder=None, **kwargs):
+        return build_net(encoder, **kwargs)
+
+    def score_users(self, model, users, context=None):
+        """Score by calling the model on every user-movie pair, in large batches.
+
+        The output, the predicted stars, ranks the movies (no product shortcut:
+        an MLP does not factorise).
+        """
+        _, n_movies = self.sizes(model)
+        scores = np.empty((len(users), n_movies), dtype=np.float32)
+        per_call = max(1, _PAIRS_PER_CALL // n_movies)
+        movies = np.arange(n_movies, dtype=np.int32)
+        for start in range(0, len(users), per_call):
+            chunk = users[start : start + per_call].astype(np.int32)
+            out = model([np.repeat(chunk, n_movies), np.tile(movies, len(chunk))], training=False)
+            scores[start : start + len(chunk)] = keras.ops.convert_to_numpy(out).reshape(
+                len(chunk), n_movies
+            )
+        return scores
+
+
+@kinds.register
+class NetV2Kind(_RatingKind):
+    """RecommenderNetV2: subclassed, ``(n, 2)`` rows in, a sigmoid over normalised ratings out.
+
+    It trains with binary cross-entropy on ratings normalised to ``[0, 1]``
+    with the rating range stored in the model; its output maps back to stars.
+    It scores every movie like V2, with one matrix product before the sigmoid.
+    """
+
+    name = "recommender_net_v2"
+    label = "RecommenderNetV2"
+    biases = True
+    losses = {"binary_crossentropy": lambda model: "binary_crossentropy"}
+    default_loss = "binary_crossentropy"
+
+    def build(self, encoder=None, **kwargs):
+        return build_net_v2(encoder, **kwargs)
+
+    def sizes(self, model):
+        return int(model.num_users), int(model.num_movies)
+
+    def inputs(self, model, X, context=None):
+        return kinds.check_rows(X, *self.sizes(model))
+
+    def rating_range(self, model):
+        return float(model.min_rating), float(model.max_rating)
+
+    def targets(self, model, y):
+        lo, hi = self.rating_range(model)
+        return normalize_ratings(super().targets(model, y), min_rating=lo, max_rating=hi)
+
+    def to_stars(self, model, output):
+        lo, hi = self.rating_range(model)
+        return denormalize_ratings(output, min_rating=lo, max_rating=hi)
+
+    def metrics(self, model):
+        lo, hi = self.rating_range(model)
+        return [StarsRMSE(hi - lo)]  # in stars, like the other models' rmse

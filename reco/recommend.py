@@ -20,29 +20,27 @@ seen); ``top_k`` excludes only what the evaluation protocol says.
 
 from __future__ import annotations
 
-import keras
+import warnings
+
 import numpy as np
 import pandas as pd
 
+from reco import kinds
 from reco._checks import check_count, join_titles, require_columns
 from reco.constants import (
     DEFAULT_K,
     GENRES_COL,
     MOVIE_COL,
+    N_RATINGS_COL,
     PREDICTION_COL,
     RATING_COL,
     TITLE_COL,
     USER_COL,
 )
 from reco.evaluate import rank_scores, score_users, tie_order
-from reco.models import embedding_sizes
 from reco.split import check_id_dtype
-from reco.train import predict_ratings
 
 __all__ = ["by_movie_bias", "rated_by", "recommend"]
-
-#: Column of :func:`rated_by` with how many ratings each movie has in the table.
-N_RATINGS_COL = "n_ratings"
 
 #: Column of :func:`by_movie_bias` with the learned movie bias.
 MOVIE_BIAS_COL = "movie_bias"
@@ -123,16 +121,19 @@ def recommend(
     genres_col: str = GENRES_COL,
     prediction_col: str = PREDICTION_COL,
 ) -> pd.DataFrame:
-    """Recommend the ``k`` movies with the highest predicted rating for one user.
+    """Recommend the ``k`` movies a model ranks highest for one user, with their predictions.
 
     Every movie the encoder knows is scored with
-    :func:`reco.evaluate.score_users` (for the dot-product models, the score
-    before the sigmoid, which ranks exactly as the predicted stars do); movies
-    the user rated in ``ratings`` are dropped unless ``exclude_rated=False``.
+    :func:`reco.evaluate.score_users`, the model's contract's ranking score:
+    for the dot-product models the score before the sigmoid
+    (``u . m + b_u + b_m``), which ranks exactly as the predicted stars do; for
+    RecommenderNet the predicted stars; for the implicit model its logit; for
+    a baseline its own score. Movies the user rated in ``ratings`` are dropped
+    unless ``exclude_rated=False``. Any model of a registered kind works.
 
     Args:
-        model: a trained model from :mod:`reco.models`, or a fitted baseline
-            from :mod:`reco.baselines` (its ``prediction_col`` is then its score).
+        model: a trained model of a registered kind (:mod:`reco.kinds`), or a
+            fitted baseline from :mod:`reco.baselines`.
         encoder: the :class:`reco.split.IdEncoder` the model was trained with.
         ratings: the ratings table whose rated movies are excluded (pass all
             ratings, not only the training part), with ``user_col`` and ``movie_col``.
@@ -143,23 +144,29 @@ def recommend(
 
     Returns:
         a DataFrame indexed by ``rank`` from 1 with columns ``movie_col`` (int),
-        ``title_col``, ``genres_col`` and ``prediction_col`` (float32, stars),
-        sorted by prediction (highest first), ties by number of ratings in
-        ``ratings`` (most first), then by ``movie_col`` (smallest first).
+        ``title_col``, ``genres_col`` and ``prediction_col``: the predicted
+        stars (float32) of a model that predicts ratings, else its ranking
+        score. Sorted by the ranking score (highest first), ties by number of
+        ratings in ``ratings`` (most first), then by ``movie_col`` (smallest first).
 
     Raises:
         ValueError: the encoder does not know ``user_id``, ``k < 1``, or a
             column is missing.
+
+    Warns:
+        UserWarning: ``exclude_rated=True`` but ``ratings`` holds no rating by
+            the user, so nothing is excluded (pass all ratings, not a part).
     """
     k = check_count(k, "k")
     movie_idx = _candidates(model, encoder, ratings, user_id, exclude_rated, user_col, movie_col)
     user_idx = int(encoder.encode_users([user_id])[0])
     scores = score_users(model, [user_idx], encoder.n_movies)[0]
     best = _rank(encoder, ratings, movie_idx, scores, k, movie_col)
-    if hasattr(model, "score_users"):  # a baseline: its score is what it predicts
+    if kinds.predicts_ratings(model):
+        rows = np.column_stack([np.full_like(best, user_idx), best])
+        predicted = np.asarray(kinds.predict(model, rows), dtype=np.float32)
+    else:  # a model that only ranks (the implicit model, popularity): its score
         predicted = scores[best].astype(np.float32)
-    else:
-        predicted = predict_ratings(model, np.column_stack([np.full_like(best, user_idx), best]))
     return _table(
         encoder, best, predicted, movies, prediction_col, movie_col, title_col, genres_col
     )
@@ -208,16 +215,12 @@ def by_movie_bias(
             encoder does not know ``user_id``, ``k < 1``, or a column is missing.
     """
     k = check_count(k, "k")
-    try:
-        layer = model.get_layer("movie_bias")
-    except ValueError:
-        layer = None
-    if layer is None:
+    bias = kinds.kind_of(model).movie_bias(model)
+    if bias is None:
         raise ValueError(
-            f"model {getattr(model, 'name', model)!r} has no 'movie_bias' layer; only V2 and "
-            "RecommenderNetV2 learn a movie bias. Fix: pass one of those models."
+            f"model {model.name!r} has no movie bias; only V2 and RecommenderNetV2 learn "
+            "one. Fix: pass one of those models."
         )
-    bias = np.asarray(keras.ops.convert_to_numpy(layer.embeddings), dtype=np.float32).reshape(-1)
     movie_idx = _candidates(model, encoder, ratings, user_id, exclude_rated, user_col, movie_col)
     best = _rank(encoder, ratings, movie_idx, bias, k, movie_col)
     return _table(
@@ -227,9 +230,7 @@ def by_movie_bias(
 
 def _candidates(model, encoder, ratings, user_id, exclude_rated, user_col, movie_col):
     """Return the indices of the movies to score for ``user_id``."""
-    sizes = (
-        (model.n_users_, model.n_movies_) if hasattr(model, "n_movies_") else embedding_sizes(model)
-    )
+    sizes = kinds.sizes(model)
     if sizes != (encoder.n_users, encoder.n_movies):
         raise ValueError(
             f"the model was built for {sizes[0]} users and {sizes[1]} movies, but the encoder "
@@ -252,6 +253,14 @@ def _candidates(model, encoder, ratings, user_id, exclude_rated, user_col, movie
     movie_ids = np.asarray(encoder.decode_movies(movie_idx))
     if exclude_rated:
         seen = ratings.loc[ratings[user_col] == user_id, movie_col].to_numpy()
+        if not seen.size:
+            warnings.warn(
+                f"exclude_rated=True, but ratings holds no rating by user {user_id!r}, so no "
+                "movie is excluded and the list may hold movies they have seen. Fix: pass "
+                "the whole ratings table (every part), not a part without this user.",
+                UserWarning,
+                stacklevel=3,
+            )
         movie_idx = movie_idx[~np.isin(movie_ids, seen)]
     return movie_idx
 

@@ -15,45 +15,29 @@ import numpy as np
 import pandas as pd
 from sklearn.decomposition import PCA
 
+from reco import kinds
 from reco._checks import check_count, join_titles
-from reco.constants import DEFAULT_K, GENRES_COL, MOVIE_COL, SEED, TITLE_COL
+from reco.constants import DEFAULT_K, GENRES_COL, MOVIE_COL, N_RATINGS_COL, SEED, TITLE_COL
 
 __all__ = ["movie_factors", "movie_map", "similar_movies"]
 
 #: Column of :func:`similar_movies` with the similarity to the chosen movie.
 SIMILARITY_COL = "similarity"
-#: Column with each movie's number of ratings, when ``ratings`` is given.
-N_RATINGS_COL = "n_ratings"
 
 
 def movie_factors(model) -> np.ndarray:
-    """Return a model's movie embedding matrix, float32 of shape ``(n_movies, n_factors)``.
+    """Return a model's movie factors, float32 of shape ``(n_movies, n_factors)``.
+
+    Its contract says where they are: the movie embedding of the rating
+    models, the kernel of the implicit model's Dense layer over the catalogue.
 
     Args:
-        model: a trained course model, or an object with a ``movie_factors_``
-            array (such as an implicit-feedback model).
+        model: a trained model of a registered kind (:mod:`reco.kinds`).
 
     Raises:
-        ValueError: the model has no ``"movie_embedding"`` layer.
+        ValueError: the model's kind has no movie factors, or it is not a model.
     """
-    if hasattr(model, "movie_factors_"):
-        return np.asarray(model.movie_factors_, dtype=np.float32)
-    import keras
-
-    try:  # the implicit model: the Dense kernel over the catalogue holds the movie factors
-        return np.asarray(
-            keras.ops.convert_to_numpy(model.get_layer("movie_scores").kernel), dtype=np.float32
-        ).T
-    except (AttributeError, ValueError):
-        pass
-    try:
-        layer = model.get_layer("movie_embedding")
-    except (AttributeError, ValueError):
-        raise ValueError(
-            f"{getattr(model, 'name', type(model).__name__)!r} has no 'movie_embedding' layer, "
-            "so it has no movie factors to compare. Fix: pass a model from reco.models."
-        ) from None
-    return np.asarray(keras.ops.convert_to_numpy(layer.embeddings), dtype=np.float32)
+    return kinds.movie_factors(model)
 
 
 def similar_movies(
@@ -73,7 +57,7 @@ def similar_movies(
     """List the ``k`` movies whose learned factors are closest to one movie's.
 
     Args:
-        model: a trained course model (its ``"movie_embedding"`` layer is used).
+        model: a trained model of a registered kind (its contract's movie factors).
         encoder: the :class:`reco.split.IdEncoder` the model was built with.
         movies: a movies table with ``movie_col``, ``title_col``, ``genres_col``.
         movie_id: a raw movie id the encoder knows.

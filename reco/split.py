@@ -8,7 +8,8 @@ keeps the mapping both ways.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -60,7 +61,13 @@ class IdEncoder:
         return _inverse(self.movies, indices, "movie")
 
     def movie_counts(self, movie_ids) -> np.ndarray:
-        """Count each movie in ``movie_ids`` (a ratings column): int64, one per movie index."""
+        """Count each movie in ``movie_ids`` (a ratings column): int64, one per movie index.
+
+        Raises:
+            ValueError: the ids are of another kind (strings, numbers) than the
+                encoder's, so none would be counted.
+        """
+        check_id_dtype(self.movies, movie_ids, "the movie ids")
         counts = pd.Series(movie_ids).value_counts()
         return counts.reindex(self.movies.classes_, fill_value=0).to_numpy()
 
@@ -149,6 +156,48 @@ def encode_ids(
     return encoded, IdEncoder(users, movies)
 
 
+#: The parts a split can have, in order.
+PARTS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class Part:
+    """One part of a split: its ``[user, movie]`` rows, ratings and per-rating context.
+
+    Attributes:
+        name: ``"train"``, ``"val"`` or ``"test"``.
+        X: int32 array of shape ``(n, 2)``: ``[user, movie]`` indices.
+        y: float32 array of shape ``(n,)``: ratings in stars.
+        context: column -> array of shape ``(n,)`` (for example ``"timestamp"``);
+            empty when the split carries none.
+        n_users: the size of the encoding the rows come from, or ``None``.
+        n_movies: likewise for movies.
+    """
+
+    name: str
+    X: np.ndarray
+    y: np.ndarray
+    context: Mapping[str, np.ndarray]
+    n_users: int | None = None
+    n_movies: int | None = None
+
+    def context_for(self, columns, kind: str = "this model") -> dict[str, np.ndarray]:
+        """Return the context ``columns`` a model kind asks for, or raise naming the fix.
+
+        Raises:
+            ValueError: the split carries no such column for this part.
+        """
+        missing = [c for c in columns if c not in self.context]
+        if missing:
+            raise ValueError(
+                f"{kind} needs the per-rating context {missing} but the {self.name!r} part "
+                f"carries {sorted(self.context) or 'none'}. Fix: split a table that has the "
+                f"column(s) {missing} (course_split and train_val_test_split carry every "
+                "column named in context=)."
+            )
+        return {c: self.context[c] for c in columns}
+
+
 @dataclass(frozen=True)
 class Split:
     """Model inputs and targets of a split.
@@ -159,6 +208,10 @@ class Split:
     ``n_users``/``n_movies`` are the sizes of the encoding the rows come from
     (all users and movies of the encoded table, over every part), or ``None``
     when unknown; the ranking evaluation takes its catalogue from them.
+    ``context`` holds per-rating context for each part, part name -> column ->
+    array of that part's length (by default the ``timestamp`` of each rating,
+    when the table has one); a model kind that needs it says so in its
+    contract (:attr:`reco.kinds.ModelKind.context`), and the others ignore it.
     """
 
     X_train: np.ndarray
@@ -169,6 +222,18 @@ class Split:
     y_val: np.ndarray | None = None
     n_users: int | None = None
     n_movies: int | None = None
+    context: Mapping[str, Mapping[str, np.ndarray]] = field(default_factory=dict)
+
+    def __post_init__(self):
+        for name, columns in self.context.items():
+            if name not in PARTS or getattr(self, f"X_{name}") is None:
+                raise ValueError(f"context names part {name!r}, which this split does not have.")
+            n = len(getattr(self, f"X_{name}"))
+            for col, values in columns.items():
+                if len(values) != n:
+                    raise ValueError(
+                        f"context[{name!r}][{col!r}] has {len(values)} values for {n} ratings."
+                    )
 
     def part(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """Return ``(X, y)`` of part ``name``: ``"train"``, ``"val"`` or ``"test"``.
@@ -176,22 +241,47 @@ class Split:
         Raises:
             ValueError: an unknown part, or ``"val"`` for a split without one.
         """
-        if name not in ("train", "val", "test"):
+        part = self.part_of(name)
+        return part.X, part.y
+
+    def part_of(self, name: str) -> Part:
+        """Return part ``name`` (``"train"``, ``"val"`` or ``"test"``) with its context.
+
+        Raises:
+            ValueError: an unknown part, or ``"val"`` for a split without one.
+        """
+        if name not in PARTS:
             raise ValueError(f"part must be 'train', 'val' or 'test'; got {name!r}.")
         X, y = getattr(self, f"X_{name}"), getattr(self, f"y_{name}")
         if X is None:
             raise ValueError(
                 f"this split has no {name!r} part. Fix: use reco.split.train_val_test_split."
             )
-        return X, y
+        return Part(name, X, y, dict(self.context.get(name, {})), self.n_users, self.n_movies)
+
+    def for_model(self, model, part: str = "train"):
+        """Return ``(inputs, targets)`` of a part in the form ``model`` takes, for plain Keras.
+
+        ``model.fit(*split.for_model(model))`` trains any course model, and
+        ``model.predict(split.for_model(model, "test")[0])`` predicts with it;
+        each model kind's contract (:mod:`reco.kinds`) arranges its inputs
+        (two index arrays, ``(n, 2)`` rows, or a user's multi-hot row) and its
+        targets (stars, or ratings normalised to ``[0, 1]`` for RecommenderNetV2).
+
+        Args:
+            model: a model of a registered kind.
+            part: ``"train"``, ``"val"`` or ``"test"``.
+
+        Raises:
+            ValueError: an unknown part or model kind, or rows outside the model.
+        """
+        from reco.kinds import kind_of
+
+        return kind_of(model).examples(model, self.part_of(part))
 
     def sizes(self) -> dict[str, int]:
-        """Number of ratings in each part."""
-        out = {"train": len(self.y_train)}
-        if self.y_val is not None:
-            out["validation"] = len(self.y_val)
-        out["test"] = len(self.y_test)
-        return out
+        """Number of ratings in each part, keyed ``"train"``, ``"val"`` and ``"test"``."""
+        return {name: len(getattr(self, f"y_{name}")) for name in PARTS if getattr(self, f"y_{name}") is not None}
 
 
 def _xy(encoded: pd.DataFrame, user_idx_col: str, movie_idx_col: str, rating_col: str):
