@@ -30,6 +30,26 @@ RESULT_COLUMNS = (
     "train_seconds",
 )
 
+#: The metric names :func:`show_result` records: the columns of ``build/results.csv``
+#: that hold a metric.
+METRIC_COLUMNS = tuple(c for c in RESULT_COLUMNS if c not in ("model", "notebook", "train_seconds"))
+
+# reco.evaluate.ranking_metrics's names that have a results column, at k = 10
+_RANKING_NAMES = {"ndcg": "ndcg_at_10", "precision": "precision_at_10", "recall": "recall_at_10"}
+
+
+def _check_metric_names(names, where: str, fix: str) -> None:
+    """Raise ``ValueError`` if a name has no column in ``build/results.csv`` (it would vanish)."""
+    unknown = [name for name in names if name not in METRIC_COLUMNS]
+    if not unknown:
+        return
+    renames = [f"{_RANKING_NAMES[n]!r} for {n!r}" for n in unknown if n in _RANKING_NAMES]
+    hint = f" (name ranking_metrics's top-10 numbers {', '.join(renames)})" if renames else ""
+    raise ValueError(
+        f"{where} has metric(s) {unknown} that build/results.csv has no column for, so they "
+        f"would be dropped; its metric columns are {list(METRIC_COLUMNS)}. Fix: {fix}{hint}."
+    )
+
 
 def result_line(model_name: str, metrics: Mapping[str, float]) -> str:
     """Format test metrics as one line, at 4 decimals."""
@@ -44,11 +64,20 @@ def show_result(model_name: str, metrics: Mapping[str, float], history=None) -> 
         model_name: the name used in the results table, e.g. ``"V2"``.
         metrics: e.g. ``{"rmse": 0.8612, "mae": 0.6598}`` from
             :func:`reco.train.evaluate`, and/or ranking metrics named as in
-            :data:`RESULT_COLUMNS` (``"ndcg_at_10"``, ...).
+            :data:`METRIC_COLUMNS` (``"ndcg_at_10"``, ...).
         history: the DataFrame from :func:`reco.train.fit`; its
             ``attrs["train_seconds"]``, if present, is recorded (not printed).
+
+    Raises:
+        ValueError: a metric name is not one of :data:`METRIC_COLUMNS`, such as
+            ``"ndcg"`` from :func:`reco.evaluate.ranking_metrics` (it would be
+            missing from ``build/results.csv``).
     """
     from IPython.display import display
+
+    _check_metric_names(
+        metrics, f"show_result({model_name!r}, ...)", "rename them or leave them out"
+    )
 
     seconds = None
     if history is not None:
@@ -83,12 +112,31 @@ def notebook_results(paths) -> pd.DataFrame:
 
     Args:
         paths: ``.ipynb`` files; each row's ``notebook`` is the file's stem.
+
+    Raises:
+        ValueError: a file is not a notebook (truncated, not JSON), naming it and the fix.
     """
     rows = []
     for path in map(Path, paths):
-        nb = json.loads(path.read_text(encoding="utf-8"))
-        rows += [(path.stem, record) for record in read_results(nb)]
+        rows += [(path.stem, record) for record in read_results(_read_notebook(path))]
     return results_frame(rows)
+
+
+def _read_notebook(path: Path) -> dict:
+    """Parse an ``.ipynb`` file, or raise ``ValueError`` naming it and how to restore it."""
+    try:
+        nb = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        problem = f"it is not valid JSON ({err})"
+    else:
+        if isinstance(nb, dict) and isinstance(nb.get("cells"), list):
+            return nb
+        problem = "it is JSON but not a notebook (no list of cells)"
+    raise ValueError(
+        f"cannot read the notebook {path}: {problem}; it may be truncated or half-saved. "
+        f"Fix: re-run it with `make outputs NB={path.with_suffix('.md')}`, or restore the "
+        f"committed copy with `git checkout -- {path}`."
+    )
 
 
 def results_frame(rows) -> pd.DataFrame:
@@ -99,6 +147,18 @@ def results_frame(rows) -> pd.DataFrame:
 
     Returns:
         a DataFrame with exactly :data:`RESULT_COLUMNS`, NaN where a record has no value.
+
+    Raises:
+        ValueError: a record holds a metric with no column (it would be dropped).
     """
+    rows = list(rows)
+    for stem, record in rows:
+        names = [k for k in record if k not in ("model", "train_seconds")]
+        _check_metric_names(
+            names,
+            f"notebook {stem}'s record of {record.get('model')!r}",
+            "rename them in its show_result call and re-run it "
+            f"(`make outputs NB=notebooks/{stem}.md`)",
+        )
     records = [{**record, "notebook": stem} for stem, record in rows]
     return pd.DataFrame.from_records(records, columns=list(RESULT_COLUMNS))

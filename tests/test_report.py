@@ -90,3 +90,34 @@ def test_records_shown_in_a_notebook_are_read_back_in_order(shown):
     assert table["notebook"].tolist() == ["02_v1", "07_eval"]
     assert table.loc[0, "rmse"] == 1.18 and np.isnan(table.loc[1, "rmse"])
     assert table.loc[1, "ndcg_at_10"] == 0.21 and np.isnan(table.loc[0, "train_seconds"])
+
+
+@pytest.mark.parametrize(
+    ("metrics", "hint"),
+    [({"ndcg": 0.2, "recall": 0.1}, "'ndcg_at_10' for 'ndcg'"), ({"hit_rate": 0.4}, "leave")],
+    ids=["ranking-metrics-names", "no-column"],
+)
+def test_show_result_refuses_a_metric_that_results_csv_would_drop(shown, metrics, hint):
+    with pytest.raises(ValueError, match="no column for") as excinfo:
+        report.show_result("EASE", {"rmse": 0.9, **metrics})
+    message = str(excinfo.value)
+    assert all(repr(name) in message for name in metrics) and "Fix:" in message
+    assert hint in message and "'ndcg_at_10'" in message
+    assert shown == []  # nothing was displayed or recorded
+
+
+def test_results_frame_refuses_a_record_whose_metric_has_no_column():
+    with pytest.raises(ValueError, match=r"07_eval.*\['hit_rate'\].*make outputs"):
+        report.results_frame([("07_eval", {"model": "EASE", "hit_rate": 0.4})])
+
+
+@pytest.mark.parametrize("text", ['{"cells": [{"cell_type": "code", "outp', "[]"])
+def test_a_truncated_notebook_is_named_with_the_fix(tmp_path, text):
+    good, bad = tmp_path / "01_good.ipynb", tmp_path / "02_bad.ipynb"
+    good.write_text(json.dumps({"cells": [code_cell()], "metadata": {}}), encoding="utf-8")
+    bad.write_text(text, encoding="utf-8")
+    with pytest.raises(ValueError, match="cannot read the notebook") as excinfo:
+        report.notebook_results([good, bad])
+    message = str(excinfo.value)
+    assert str(bad) in message and "make outputs NB=" in message and "git checkout" in message
+    assert not isinstance(excinfo.value, json.JSONDecodeError)
