@@ -1,10 +1,9 @@
 """Describe a ratings table: its size, its sparsity, and who rated what.
 
 These are the numbers and tables the first notebook looks at before any model
-is trained, plus the few yardsticks the model notebooks read predictions with: predictions
-outside the rating scale, test ratings of movies with no training rating, and
-what a V2 bias is worth in stars; and one for top-k lists, how many movies
-two users' lists share. Error measures live in :mod:`reco.metrics`.
+is trained, and one for top-k lists: how many movies two users' lists share.
+Error measures and the yardsticks that read predictions (``out_of_range``,
+``bias_in_stars``, ``unseen_mask``) live in :mod:`reco.metrics`.
 Everything here is plain numpy and pandas; the functions exist so that the
 notebooks stay short and the same numbers are tested once.
 """
@@ -16,10 +15,8 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from reco._checks import join_titles, require_columns
+from reco._checks import join_titles, positive_int, require_columns
 from reco.constants import (
-    MAX_RATING,
-    MIN_RATING,
     MOVIE_COL,
     MOVIE_IDX_COL,
     RATING_COL,
@@ -29,16 +26,32 @@ from reco.constants import (
 )
 
 __all__ = [
-    "bias_in_stars",
     "count_stats",
     "format_summary",
     "list_overlap",
     "movie_stats",
-    "out_of_range",
     "summary",
     "top_crosstab",
-    "unseen_mask",
 ]
+
+#: Moved to :mod:`reco.metrics` in 0.2; these names still work here for one release.
+_MOVED = ("bias_in_stars", "out_of_range", "unseen_mask")
+
+
+def __getattr__(name: str):
+    """Serve the yardsticks that moved to :mod:`reco.metrics`, with a DeprecationWarning."""
+    if name in _MOVED:
+        import warnings
+
+        from reco import metrics
+
+        warnings.warn(
+            f"reco.explore.{name} is deprecated: use reco.metrics.{name}.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return getattr(metrics, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def summary(
@@ -160,8 +173,7 @@ def top_crosstab(
     Raises:
         ValueError: a column is missing, or ``n`` is not a positive integer.
     """
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"n must be a positive integer; got {n!r}.")
+    n = positive_int(n, "n", "for example n=10")
     n = int(n)
     require_columns(
         ratings, {user_col: "user_col", movie_col: "movie_col", rating_col: "rating_col"}, "ratings"
@@ -240,89 +252,12 @@ def format_summary(stats: Mapping[str, float]) -> str:
     return "\n".join(lines)
 
 
-def unseen_mask(X, X_train, *, column: int = 1) -> np.ndarray:
-    """Flag the rows of ``X`` whose movie (or user) has no row in ``X_train``.
-
-    A model has learned nothing about such a movie: it is a cold start.
-
-    Args:
-        X: int array of shape ``(n, 2)`` with ``[user, movie]`` index rows,
-            for example ``split.X_test``.
-        X_train: int array of shape ``(m, 2)``, the rows the model trained on.
-        column: ``1`` to look at movies, ``0`` at users.
-
-    Returns:
-        bool array of shape ``(n,)``: True where ``X[i, column]`` never occurs
-        in ``X_train[:, column]``.
-
-    Raises:
-        ValueError: ``X`` or ``X_train`` is not a 2-D array with ``column``.
-    """
-    X, X_train = np.asarray(X), np.asarray(X_train)
-    for name, a in (("X", X), ("X_train", X_train)):
-        if a.ndim != 2 or not 0 <= column < a.shape[1]:
-            raise ValueError(
-                f"{name} must have shape (n, 2) with [user, movie] rows and a column "
-                f"{column}; got shape {a.shape}."
-            )
-    return ~np.isin(X[:, column], X_train[:, column])
-
-
-def out_of_range(
-    pred, *, min_rating: float = MIN_RATING, max_rating: float = MAX_RATING
-) -> np.ndarray:
-    """Flag predictions outside the rating scale ``[min_rating, max_rating]``.
-
-    Args:
-        pred: predicted stars, float array of shape ``(n,)``.
-        min_rating: lowest rating on the scale.
-        max_rating: highest rating on the scale.
-
-    Returns:
-        bool array of shape ``(n,)``: True below ``min_rating`` or above ``max_rating``.
-    """
-    pred = np.asarray(pred)
-    return (pred < min_rating) | (pred > max_rating)
-
-
-def bias_in_stars(
-    bias, at: float, *, min_rating: float = MIN_RATING, max_rating: float = MAX_RATING
-):
-    """Convert biases added before a scaled sigmoid (as in V2) into stars, around a prediction.
-
-    V2 predicts ``min_rating + (max_rating - min_rating) * sigmoid(x)``, and a
-    bias is added to ``x``, not to the stars. What it is worth in stars depends
-    on the rest of ``x``: this returns how much a bias moves a prediction that
-    would be ``at`` stars without it.
-
-    Args:
-        bias: a float or an array (or Series) of biases, in units of ``x``.
-        at: the prediction without the bias, in stars, strictly inside
-            ``(min_rating, max_rating)``.
-        min_rating: lowest rating of the scaled sigmoid.
-        max_rating: highest rating of the scaled sigmoid.
-
-    Returns:
-        ``scaled_sigmoid(logit(at) + bias) - at``, in stars, with the type and
-        shape of ``bias``.
-
-    Raises:
-        ValueError: ``at`` is not strictly between ``min_rating`` and ``max_rating``.
-    """
-    if not min_rating < at < max_rating:
-        raise ValueError(
-            f"at must be strictly between {min_rating} and {max_rating} stars; got {at!r}."
-        )
-    span = max_rating - min_rating
-    x0 = np.log((at - min_rating) / (max_rating - at))
-    return min_rating + span / (1 + np.exp(-(x0 + bias))) - at
-
-
 def list_overlap(
     lists: pd.DataFrame,
     *,
-    user_col: str = USER_IDX_COL,
-    movie_col: str = MOVIE_IDX_COL,
+    user_idx_col: str = USER_IDX_COL,
+    movie_idx_col: str = MOVIE_IDX_COL,
+    **renamed,
 ) -> pd.DataFrame:
     """Count how many movies every pair of users' top-k lists have in common.
 
@@ -333,8 +268,10 @@ def list_overlap(
         lists: one row per (user, listed movie), such as
             :func:`reco.evaluate.top_k`'s table; a movie listed twice for
             one user counts once.
-        user_col: column of users (indices or ids).
-        movie_col: column of movies (indices or ids).
+        user_idx_col: column of users (indices, or ids).
+        movie_idx_col: column of movies (indices, or ids).
+        **renamed: ``user_col=`` and ``movie_col=``, the names before 0.2
+            (deprecated: they meant the index columns here, ids elsewhere).
 
     Returns:
         a square int DataFrame, index and columns the users (sorted): cell
@@ -345,10 +282,23 @@ def list_overlap(
     Raises:
         ValueError: a column is missing.
     """
-    require_columns(lists, {user_col: "user_col", movie_col: "movie_col"}, "lists")
-    users, rows = np.unique(lists[user_col].to_numpy(), return_inverse=True)
-    _, cols = np.unique(lists[movie_col].to_numpy(), return_inverse=True)
+    for old, new in (("user_col", "user_idx_col"), ("movie_col", "movie_idx_col")):
+        if old in renamed:
+            import warnings
+
+            warnings.warn(
+                f"list_overlap({old}=) is deprecated: use {new}=.", DeprecationWarning, stacklevel=2
+            )
+            if new == "user_idx_col":
+                user_idx_col = renamed.pop(old)
+            else:
+                movie_idx_col = renamed.pop(old)
+    if renamed:
+        raise TypeError(f"list_overlap() got unexpected keyword(s) {sorted(renamed)}")
+    require_columns(lists, {user_idx_col: "user_idx_col", movie_idx_col: "movie_idx_col"}, "lists")
+    users, rows = np.unique(lists[user_idx_col].to_numpy(), return_inverse=True)
+    _, cols = np.unique(lists[movie_idx_col].to_numpy(), return_inverse=True)
     listed = np.zeros((len(users), int(cols.max()) + 1 if cols.size else 0), dtype=np.int32)
     listed[rows, cols] = 1
-    index = pd.Index(users, name=user_col)
+    index = pd.Index(users, name=user_idx_col)
     return pd.DataFrame(listed @ listed.T, index=index, columns=index.rename(None))

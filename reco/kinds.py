@@ -101,7 +101,9 @@ class ModelKind:
     label: ClassVar[str] = ""
     predicts_ratings: ClassVar[bool] = True
     context: ClassVar[tuple[str, ...]] = ()
-    losses: ClassVar[Mapping[str, Callable]] = {"mean_squared_error": lambda model: "mean_squared_error"}
+    losses: ClassVar[Mapping[str, Callable]] = {
+        "mean_squared_error": lambda model: "mean_squared_error"
+    }
     default_loss: ClassVar[str] = "mean_squared_error"
     config: ClassVar[TrainConfig] = COURSE_DEFAULTS
 

@@ -2,8 +2,12 @@
 
 RMSE and MAE come from :mod:`sklearn.metrics`; this module adds what the
 course needs around them: float64 arithmetic, a clear error when predictions
-and ratings differ in length, the mean-rating baseline, and a comparison
-table of several models.
+and ratings differ in length, the mean-rating baseline, a comparison table of
+several models, and the yardsticks the model notebooks read predictions with:
+predictions outside the rating scale (:func:`out_of_range`), test ratings of
+movies with no training rating (:func:`unseen_mask`), and what a V2 bias is
+worth in stars (:func:`bias_in_stars`). Ranking metrics of top-k lists live in
+:mod:`reco.evaluate`.
 """
 
 from __future__ import annotations
@@ -15,9 +19,15 @@ import pandas as pd
 from sklearn.metrics import mean_absolute_error, mean_squared_error
 
 from reco.constants import MAX_RATING, MIN_RATING
-from reco.explore import out_of_range
 
-__all__ = ["baseline_rmse", "compare_predictions", "rmse_mae"]
+__all__ = [
+    "baseline_rmse",
+    "bias_in_stars",
+    "compare_predictions",
+    "out_of_range",
+    "rmse_mae",
+    "unseen_mask",
+]
 
 
 def _pair(y, pred, what: str = "pred") -> tuple[np.ndarray, np.ndarray]:
@@ -131,3 +141,81 @@ def compare_predictions(
         row[outside] = int(out_of_range(p, min_rating=min_rating, max_rating=max_rating).sum())
         rows[name] = row
     return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def unseen_mask(X, X_train, *, column: int = 1) -> np.ndarray:
+    """Flag the rows of ``X`` whose movie (or user) has no row in ``X_train``.
+
+    A model has learned nothing about such a movie: it is a cold start.
+
+    Args:
+        X: int array of shape ``(n, 2)`` with ``[user, movie]`` index rows,
+            for example ``split.X_test``.
+        X_train: int array of shape ``(m, 2)``, the rows the model trained on.
+        column: ``1`` to look at movies, ``0`` at users.
+
+    Returns:
+        bool array of shape ``(n,)``: True where ``X[i, column]`` never occurs
+        in ``X_train[:, column]``.
+
+    Raises:
+        ValueError: ``X`` or ``X_train`` is not a 2-D array with ``column``.
+    """
+    X, X_train = np.asarray(X), np.asarray(X_train)
+    for name, a in (("X", X), ("X_train", X_train)):
+        if a.ndim != 2 or not 0 <= column < a.shape[1]:
+            raise ValueError(
+                f"{name} must have shape (n, 2) with [user, movie] rows and a column "
+                f"{column}; got shape {a.shape}."
+            )
+    return ~np.isin(X[:, column], X_train[:, column])
+
+
+def out_of_range(
+    pred, *, min_rating: float = MIN_RATING, max_rating: float = MAX_RATING
+) -> np.ndarray:
+    """Flag predictions outside the rating scale ``[min_rating, max_rating]``.
+
+    Args:
+        pred: predicted stars, float array of shape ``(n,)``.
+        min_rating: lowest rating on the scale.
+        max_rating: highest rating on the scale.
+
+    Returns:
+        bool array of shape ``(n,)``: True below ``min_rating`` or above ``max_rating``.
+    """
+    pred = np.asarray(pred)
+    return (pred < min_rating) | (pred > max_rating)
+
+
+def bias_in_stars(
+    bias, at: float, *, min_rating: float = MIN_RATING, max_rating: float = MAX_RATING
+):
+    """Convert biases added before a scaled sigmoid (as in V2) into stars, around a prediction.
+
+    V2 predicts ``min_rating + (max_rating - min_rating) * sigmoid(x)``, and a
+    bias is added to ``x``, not to the stars. What it is worth in stars depends
+    on the rest of ``x``: this returns how much a bias moves a prediction that
+    would be ``at`` stars without it.
+
+    Args:
+        bias: a float or an array (or Series) of biases, in units of ``x``.
+        at: the prediction without the bias, in stars, strictly inside
+            ``(min_rating, max_rating)``.
+        min_rating: lowest rating of the scaled sigmoid.
+        max_rating: highest rating of the scaled sigmoid.
+
+    Returns:
+        ``scaled_sigmoid(logit(at) + bias) - at``, in stars, with the type and
+        shape of ``bias``.
+
+    Raises:
+        ValueError: ``at`` is not strictly between ``min_rating`` and ``max_rating``.
+    """
+    if not min_rating < at < max_rating:
+        raise ValueError(
+            f"at must be strictly between {min_rating} and {max_rating} stars; got {at!r}."
+        )
+    span = max_rating - min_rating
+    x0 = np.log((at - min_rating) / (max_rating - at))
+    return min_rating + span / (1 + np.exp(-(x0 + bias))) - at
