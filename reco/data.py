@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import hashlib
 import io
 import os
@@ -69,6 +70,8 @@ class DatasetSpec:
         ratings_file, movies_file: file names of the two tables inside the folder.
         files: every file the folder must hold, mapped to the SHA-256 of its
             bytes with line endings normalised to LF (``None``: not recorded).
+        disk_mb: free space, in MB, that downloading needs at its peak (the zip
+            and its unzipped files side by side), rounded up; ``None``: not recorded.
     """
 
     name: str
@@ -78,6 +81,7 @@ class DatasetSpec:
     ratings_file: str
     movies_file: str
     files: Mapping[str, str | None] = field(default_factory=dict)
+    disk_mb: int | None = None
 
 
 _GROUPLENS = "https://files.grouplens.org/datasets/movielens"
@@ -98,6 +102,7 @@ DATASETS: dict[str, DatasetSpec] = {
             "ratings.csv": "80da8b3393dae325bbba5a31f291a6ba55d8d4f4396de3c456f2c1635b1b70e8",
             "tags.csv": "68eec00a0820c2faa8863a6df7032f13d5899a4462bce9a97213905297ff3d34",
         },
+        disk_mb=5,  # a 1.0 MB zip, 3.3 MB unzipped
     ),
     "ml-100k": DatasetSpec(
         name="ml-100k",
@@ -107,6 +112,7 @@ DATASETS: dict[str, DatasetSpec] = {
         ratings_file="u.data",
         movies_file="u.item",
         files={"u.data": None, "u.item": None},
+        disk_mb=25,  # a 4.9 MB zip, about 16 MB unzipped
     ),
     "ml-1m": DatasetSpec(
         name="ml-1m",
@@ -116,6 +122,7 @@ DATASETS: dict[str, DatasetSpec] = {
         ratings_file="ratings.dat",
         movies_file="movies.dat",
         files={"ratings.dat": None, "movies.dat": None},
+        disk_mb=35,  # a 5.9 MB zip, about 25 MB unzipped
     ),
 }
 
@@ -244,7 +251,8 @@ def download(
         the folder of the data set.
 
     Raises:
-        DataError: no network, a checksum mismatch, or a folder that cannot be written.
+        DataError: no network, a checksum mismatch, a full disk, or a folder that
+            cannot be written.
     """
     spec = _spec(spec) if isinstance(spec, str) else spec
     home = data_homes(data_home)[0]
@@ -267,6 +275,8 @@ def download(
             with contextlib.suppress(OSError):
                 lock_path.unlink()
     except OSError as err:  # _fetch's errors are DataErrors already
+        if full := _disk_full(err, spec, home):
+            raise full from err
         raise DataError(
             f"cannot write to {home} to download {spec.name}: {err}. Point {DATA_HOME_ENV} "
             f"at a folder you can write to, or at one that already holds {spec.name}/."
@@ -297,9 +307,28 @@ def _fetch(spec: DatasetSpec, tmp: Path, progress: bool, timeout: float, looked_
             f"{DATA_HOME_ENV} to the folder that holds {spec.name}/."
         ) from err
     except OSError as err:  # requests' errors are OSErrors too
+        if full := _disk_full(err, spec, tmp.parent):
+            raise full from err
         raise DataError(
             f"could not download {spec.url}: {err}.\n" + _not_found_message(spec, looked_in)
         ) from err
+
+
+def _disk_full(err: OSError, spec: DatasetSpec, home: Path) -> DataError | None:
+    """Return the DataError for a write that failed on a full disk or quota, else None."""
+    if err.errno not in (errno.ENOSPC, errno.EDQUOT):
+        return None
+    free = ""
+    with contextlib.suppress(OSError):
+        free = f" (it has {shutil.disk_usage(home).free / 1e6:,.1f} MB free)"
+    needs = f"about {spec.disk_mb} MB" if spec.disk_mb else "room for the zip and its files"
+    full = "the disk is full" if err.errno == errno.ENOSPC else "your disk quota is used up"
+    return DataError(
+        f"{full}: there is no space left in {home}{free} to download {spec.name}, "
+        f"which needs {needs}. Nothing was kept. Fix: free some space and try again, or "
+        f"point {DATA_HOME_ENV} at a folder on a disk with room, or at one that already "
+        f"holds {spec.name}/."
+    )
 
 
 def verify_file(path: str | os.PathLike, expected_sha256: str) -> None:

@@ -7,6 +7,8 @@ that the data home holds no data set and no ``.ml-test-download-*`` folder.
 
 from __future__ import annotations
 
+import dataclasses
+import errno
 import hashlib
 import http.server
 import io
@@ -425,3 +427,46 @@ def test_interrupted_download_leaves_nothing_and_the_next_one_works(
 
     download(spec, home, progress=False)
     assert sorted(p.name for p in home.iterdir()) == [NAME]
+
+
+# --------------------------------------------------------------------------- full disk
+
+
+def _disk_full_mid_download(code):
+    def call(self, url, output_file, pooch_):
+        with open(output_file, "wb") as out:
+            out.write(b"PK\x03\x04 half a download")
+        raise OSError(code, os.strerror(code))
+
+    return call
+
+
+def _disk_full_mid_unzip(real, code):
+    def extractall(self, path=None, *args, **kwargs):
+        real(self, path, *args, **kwargs)  # some files are written, then the disk fills up
+        raise OSError(code, os.strerror(code), str(path))
+
+    return extractall
+
+
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EDQUOT], ids=["ENOSPC", "EDQUOT"])
+@pytest.mark.parametrize("where", ["download", "unzip"])
+def test_a_full_disk_says_so_and_leaves_nothing(server, source, home, monkeypatch, where, code):
+    folder, _, archive = source
+    spec = _spec(server.serve("/full.zip", archive), archive, folder)
+    spec = dataclasses.replace(spec, disk_mb=7)
+    if where == "download":
+        monkeypatch.setattr(pooch.HTTPDownloader, "__call__", _disk_full_mid_download(code))
+    else:
+        real = zipfile.ZipFile.extractall
+        monkeypatch.setattr(zipfile.ZipFile, "extractall", _disk_full_mid_unzip(real, code))
+
+    with pytest.raises(DataError, match="disk") as excinfo:
+        download(spec, home, progress=False)
+
+    message = str(excinfo.value)
+    assert f"no space left in {home}" in message and "about 7 MB" in message
+    assert "MB free" in message and "RECO_DATA_HOME" in message and "Fix:" in message
+    assert "internet" not in message and "could not download" not in message
+    assert isinstance(excinfo.value.__cause__, OSError)
+    assert _leftovers(home) == []
