@@ -22,6 +22,7 @@ from reco.constants import (
     MOVIE_IDX_COL,
     RATING_COL,
     SEED,
+    TIMESTAMP_COL,
     USER_COL,
     USER_IDX_COL,
 )
@@ -281,7 +282,11 @@ class Split:
 
     def sizes(self) -> dict[str, int]:
         """Number of ratings in each part, keyed ``"train"``, ``"val"`` and ``"test"``."""
-        return {name: len(getattr(self, f"y_{name}")) for name in PARTS if getattr(self, f"y_{name}") is not None}
+        return {
+            name: len(getattr(self, f"y_{name}"))
+            for name in PARTS
+            if getattr(self, f"y_{name}") is not None
+        }
 
 
 def _xy(encoded: pd.DataFrame, user_idx_col: str, movie_idx_col: str, rating_col: str):
@@ -295,6 +300,20 @@ def _xy(encoded: pd.DataFrame, user_idx_col: str, movie_idx_col: str, rating_col
     return X, y
 
 
+def _context_columns(encoded: pd.DataFrame, context) -> dict[str, np.ndarray]:
+    """Return the per-rating context columns a split carries, column -> array."""
+    if context is None:  # by default, each rating's timestamp when the table has one
+        context = [TIMESTAMP_COL] if TIMESTAMP_COL in encoded.columns else []
+    columns = [context] if isinstance(context, str) else list(context)
+    require_columns(encoded, {c: "context" for c in columns}, "ratings")
+    return {c: encoded[c].to_numpy() for c in columns}
+
+
+def _split_context(columns: dict[str, np.ndarray], first: np.ndarray, second: np.ndarray):
+    """Return ``(context of first, context of second)`` for two sets of row positions."""
+    return {c: v[first] for c, v in columns.items()}, {c: v[second] for c, v in columns.items()}
+
+
 def course_split(
     encoded: pd.DataFrame,
     *,
@@ -303,6 +322,7 @@ def course_split(
     user_idx_col: str = USER_IDX_COL,
     movie_idx_col: str = MOVIE_IDX_COL,
     rating_col: str = RATING_COL,
+    context=None,
 ) -> Split:
     """Split encoded ratings 90/10 at random, exactly as the course always has.
 
@@ -311,16 +331,30 @@ def course_split(
 
     Args:
         encoded: output of :func:`encode_ids`.
+        context: the columns carried with each rating as per-rating context
+            (:attr:`Split.context`), for model kinds that ask for them; default:
+            ``timestamp`` when the table has it. They do not change the split.
 
     Returns:
         a :class:`Split` with no validation part.
     """
     X, y = _xy(encoded, user_idx_col, movie_idx_col, rating_col)
-    X_train, X_test, y_train, y_test = train_test_split(
-        X, y, test_size=test_size, random_state=seed
+    columns = _context_columns(encoded, context)
+    # The row positions ride along: train_test_split shuffles every array the same way.
+    X_train, X_test, y_train, y_test, rows_train, rows_test = train_test_split(
+        X, y, np.arange(len(X)), test_size=test_size, random_state=seed
     )
     n_users, n_movies = (int(X[:, c].max()) + 1 if len(X) else 0 for c in (0, 1))
-    return Split(X_train, y_train, X_test, y_test, n_users=n_users, n_movies=n_movies)
+    train, test = _split_context(columns, rows_train, rows_test)
+    return Split(
+        X_train,
+        y_train,
+        X_test,
+        y_test,
+        n_users=n_users,
+        n_movies=n_movies,
+        context={"train": train, "test": test} if columns else {},
+    )
 
 
 def train_val_test_split(
@@ -332,6 +366,7 @@ def train_val_test_split(
     user_idx_col: str = USER_IDX_COL,
     movie_idx_col: str = MOVIE_IDX_COL,
     rating_col: str = RATING_COL,
+    context=None,
 ) -> Split:
     """Split encoded ratings into train, validation and test parts at random.
 
@@ -344,6 +379,7 @@ def train_val_test_split(
         encoded: output of :func:`encode_ids`.
         val_size: fraction of *all* ratings that goes to validation.
         test_size: fraction of all ratings that goes to test.
+        context: the columns carried as per-rating context, as in :func:`course_split`.
 
     Returns:
         a :class:`Split` with all three parts.
@@ -360,10 +396,17 @@ def train_val_test_split(
         user_idx_col=user_idx_col,
         movie_idx_col=movie_idx_col,
         rating_col=rating_col,
+        context=context,
     )
-    X_train, X_val, y_train, y_val = train_test_split(
-        outer.X_train, outer.y_train, test_size=val_size / (1 - test_size), random_state=seed
+    X_train, X_val, y_train, y_val, rows_train, rows_val = train_test_split(
+        outer.X_train,
+        outer.y_train,
+        np.arange(len(outer.X_train)),
+        test_size=val_size / (1 - test_size),
+        random_state=seed,
     )
+    columns = outer.context.get("train", {})
+    train, val = _split_context(columns, rows_train, rows_val)
     return Split(
         X_train,
         y_train,
@@ -373,6 +416,7 @@ def train_val_test_split(
         y_val,
         n_users=outer.n_users,
         n_movies=outer.n_movies,
+        context={"train": train, "val": val, "test": outer.context["test"]} if columns else {},
     )
 
 
