@@ -3,9 +3,9 @@
 Settings go in the constructor and ``fit(split)`` returns ``self``, so a
 baseline and a Keras model are interchangeable in :func:`reco.evaluate.top_k`,
 :func:`reco.evaluate.ranking_metrics` and :func:`reco.evaluate.compare`.
-Every baseline has ``score_users(users)``, an ``(n_users, n_movies)`` array of
-scores (higher is better); those that predict ratings also have
-``predict(X)``, predicted stars for ``[user, movie]`` rows.
+Every baseline is a :class:`Baseline`, whose docstring is the protocol they
+all keep; code that takes "a model or a baseline" asks
+``isinstance(model, Baseline)`` and ``model.predicts_ratings``.
 
 The catalogue is the split's (``split.n_users``, ``split.n_movies``, set by
 :func:`reco.split.course_split` and :func:`reco.split.train_val_test_split`).
@@ -18,20 +18,75 @@ import numpy as np
 from reco.constants import SEED
 from reco.split import Split, index_sizes
 
-__all__ = ["EASE", "BiasBaseline", "DampedMeanBaseline", "PopularityBaseline", "RandomBaseline"]
+__all__ = [
+    "EASE",
+    "Baseline",
+    "BiasBaseline",
+    "DampedMeanBaseline",
+    "PopularityBaseline",
+    "RandomBaseline",
+]
 
 
 def _catalogue(split: Split) -> tuple[int, int]:
+    """Return the split's ``(n_users, n_movies)``; refuse an empty or non-finite training part."""
     if not isinstance(split, Split):
         raise ValueError(
             f"fit takes a reco.split.Split; got {type(split).__name__}. "
             "Fix: split = reco.split.course_split(encoded)."
         )
+    if len(split.X_train) == 0:
+        raise ValueError(
+            "the split's training part is empty, so there is nothing to fit. Fix: split a "
+            "ratings table that has rows (check the filters applied before encode_ids)."
+        )
+    y = np.asarray(split.y_train, dtype=np.float64)
+    bad = ~np.isfinite(y)
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        user, movie = split.X_train[first]
+        raise ValueError(
+            f"the split's training part has {int(bad.sum())} rating(s) that are NaN or "
+            f"infinite, the first {y[first]} at row {first} (user {user}, movie {movie}); a "
+            "baseline fitted on them gives NaN scores. Fix: drop those rows before "
+            "encode_ids, e.g. ratings[np.isfinite(ratings['rating'])]."
+        )
     return index_sizes(split)
 
 
-class _Baseline:
-    """Shared plumbing: the catalogue size and the 'fitted?' check."""
+def _positive(value, name: str, fix: str) -> float:
+    """Return ``value`` as a float if it is finite and positive, else raise ``ValueError``."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = float("nan")
+    if not (np.isfinite(number) and number > 0):
+        raise ValueError(f"{name} must be positive and finite; got {value!r}. Fix: {fix}.")
+    return number
+
+
+class Baseline:
+    """What every baseline provides: the protocol that evaluation relies on.
+
+    * ``fit(split) -> self``: learn from the training part of a
+      :class:`reco.split.Split` (settings are constructor arguments, checked
+      here). It refuses an empty training part and NaN or infinite ratings.
+    * ``n_users_`` and ``n_movies_``: the catalogue, set by ``fit``.
+    * ``score_users(users) -> np.ndarray``: a float array of shape
+      ``(len(users), n_movies_)`` for 0-based user indices; a higher score
+      ranks a movie first (only the order matters, not the scale).
+    * ``predict(X) -> np.ndarray``: predicted stars, shape ``(n,)``, for
+      ``(n, 2)`` integer ``[user, movie]`` rows; only baselines whose
+      ``predicts_ratings`` is ``True`` have it.
+    * ``predicts_ratings``: a class attribute, ``True`` if the baseline
+      predicts ratings (it has ``predict``, so RMSE and MAE apply).
+
+    Using an unfitted baseline, or indices outside the catalogue, raises
+    ``ValueError`` with the fix.
+    """
+
+    #: Whether the baseline predicts ratings (has ``predict``).
+    predicts_ratings: bool = False
 
     n_users_: int
     n_movies_: int
@@ -69,7 +124,11 @@ class _Baseline:
         return f"{type(self).__name__}({settings})"
 
 
-class RandomBaseline(_Baseline):
+#: The old, private name of :class:`Baseline`.
+_Baseline = Baseline
+
+
+class RandomBaseline(Baseline):
     """Recommend movies at random (seeded): the floor every model must clear.
 
     It teaches what the metrics give for no knowledge at all: with about
@@ -97,7 +156,7 @@ class RandomBaseline(_Baseline):
         return scores
 
 
-class PopularityBaseline(_Baseline):
+class PopularityBaseline(Baseline):
     """Recommend the most-rated movies to everyone.
 
     It teaches the uncomfortable lesson of top-k evaluation: with no
@@ -117,7 +176,7 @@ class PopularityBaseline(_Baseline):
         return np.broadcast_to(self.counts_.astype(np.float64), (len(users), self.n_movies_))
 
 
-class DampedMeanBaseline(_Baseline):
+class DampedMeanBaseline(Baseline):
     """Recommend the movies with the best damped (Bayesian) mean rating.
 
     ``score = (sum of ratings + damping * global mean) / (n ratings + damping)``:
@@ -129,6 +188,8 @@ class DampedMeanBaseline(_Baseline):
     Args:
         damping: how many ratings' worth of the global mean each movie starts with.
     """
+
+    predicts_ratings = True
 
     def __init__(self, damping: float = 10.0):
         self.damping = damping
@@ -160,7 +221,7 @@ class DampedMeanBaseline(_Baseline):
         return np.broadcast_to(self.means_, (len(users), self.n_movies_))
 
 
-class BiasBaseline(_Baseline):
+class BiasBaseline(Baseline):
     """Predict ``global mean + user bias + movie bias``: the model with biases and no factors.
 
     Fitted like Surprise's ``BaselineOnly`` with alternating least squares: a
@@ -177,6 +238,8 @@ class BiasBaseline(_Baseline):
         reg_movie: shrinkage of the movie biases (Surprise's default: 10).
         n_epochs: alternating sweeps (Surprise's default: 10).
     """
+
+    predicts_ratings = True
 
     def __init__(self, reg_user: float = 15.0, reg_movie: float = 10.0, n_epochs: int = 10):
         self.reg_user = reg_user
@@ -216,7 +279,7 @@ class BiasBaseline(_Baseline):
         return self.global_mean_ + self.user_bias_[users][:, None] + self.movie_bias_[None, :]
 
 
-class EASE(_Baseline):
+class EASE(Baseline):
     """EASE (Steck 2019): a linear item-item model in closed form, on implicit feedback.
 
     With ``X`` the users x movies 0/1 matrix of the training part and
@@ -244,15 +307,14 @@ class EASE(_Baseline):
         """Compute the item-item weights from the training part; return ``self``."""
         from scipy.linalg import lapack
 
-        if not float(self.lam) > 0:
-            raise ValueError(f"lam must be positive; got {self.lam!r}.")
+        lam = _positive(self.lam, "lam", "choose it on the validation part; the default is 200")
         self.n_users_, self.n_movies_ = _catalogue(split)
         users, movies = split.X_train[:, 0], split.X_train[:, 1]
         self.movies_ = seen = np.unique(movies)
         X = np.zeros((self.n_users_, len(seen)), dtype=np.float32)
         X[users, np.searchsorted(seen, movies)] = 1.0
         G = X.T @ X
-        G[np.diag_indices_from(G)] += np.float32(self.lam)
+        G[np.diag_indices_from(G)] += np.float32(lam)
         chol, info = lapack.spotrf(G, lower=True, overwrite_a=True)
         if info == 0:
             P, info = lapack.spotri(chol, lower=True, overwrite_c=True)

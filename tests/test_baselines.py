@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 from synthetic import make_dataset, split_of
 
-from reco import evaluate
+from reco import baselines, evaluate
 from reco.baselines import (
     EASE,
+    Baseline,
     BiasBaseline,
     DampedMeanBaseline,
     PopularityBaseline,
@@ -39,6 +40,29 @@ def test_fit_returns_self_and_scores_every_movie_for_each_user(cls, split):
     assert scores.shape == (3, split.n_movies)
     assert np.isfinite(scores).all()
     np.testing.assert_array_equal(scores[0], scores[2])
+
+
+@pytest.mark.parametrize("cls", [*BASELINES, EASE])
+def test_every_baseline_is_a_baseline_that_says_whether_it_predicts_ratings(cls):
+    assert issubclass(cls, Baseline) and baselines._Baseline is Baseline
+    assert cls.predicts_ratings is (cls in PREDICTORS)
+    assert cls.predicts_ratings == hasattr(cls, "predict")
+    assert "predicts_ratings" in Baseline.__doc__ and "score_users" in Baseline.__doc__
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+@pytest.mark.parametrize("cls", [*BASELINES, EASE])
+def test_fit_refuses_nan_or_infinite_training_ratings(cls, bad):
+    split = split_of([(0, 0, 4.0), (1, 1, bad), (1, 0, 3.0)], n_users=2, n_movies=2)
+    with pytest.raises(ValueError, match=r"1 rating\(s\) that are NaN or infinite") as excinfo:
+        cls().fit(split)
+    assert "row 1 (user 1, movie 1)" in str(excinfo.value) and "Fix:" in str(excinfo.value)
+
+
+@pytest.mark.parametrize("cls", [*BASELINES, EASE])
+def test_fit_refuses_an_empty_training_part(cls):
+    with pytest.raises(ValueError, match="training part is empty.*Fix:"):
+        cls().fit(split_of([], n_users=2, n_movies=2))
 
 
 @pytest.mark.parametrize("cls", BASELINES)
@@ -349,9 +373,9 @@ def test_ease_ranks_a_movie_that_co_occurs_above_one_that_never_does():
     assert recs.loc[recs["user"] == 5, "movie"].tolist() == [1]
 
 
-@pytest.mark.parametrize("lam", [0.0, -1.0, float("nan")])
-def test_ease_needs_a_positive_lambda(lam):
-    with pytest.raises(ValueError, match="lam must be positive"):
+@pytest.mark.parametrize("lam", [0.0, -1.0, float("nan"), float("inf"), None, "big"])
+def test_ease_needs_a_positive_finite_lambda(lam):
+    with pytest.raises(ValueError, match=r"lam must be positive and finite.*Fix: .*200"):
         EASE(lam=lam).fit(ease_split())
 
 
