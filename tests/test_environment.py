@@ -59,6 +59,14 @@ def test_python_bounds_agree():
     assert _parse("python " + data["project"]["requires-python"])[1] == _environment()["python"]
 
 
+def test_the_python_floor_has_tomllib_which_these_tests_import():
+    requires = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"]
+    floor = re.search(r">=\s*3\.(\d+)", requires)
+    assert floor and int(floor[1]) >= 11, (
+        f"tomllib is new in Python 3.11; requires-python is {requires!r}"
+    )
+
+
 def test_every_dependency_has_lower_and_upper_bounds():
     for name, spec in _pyproject().items():
         assert ">=" in spec and "<" in spec.replace("<=", ""), f"{name} needs bounds, has {spec!r}"
