@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from reco.constants import SEED
+from reco.constants import MAX_MODEL_BYTES, SEED
 from reco.split import Split, index_sizes
 
 __all__ = [
@@ -293,7 +293,10 @@ class EASE(Baseline):
     baseline the course's own ranking model (notebook 08) has to match.
 
     The inverse is computed in float32 from a Cholesky factorisation, on the
-    movies with at least one training rating (the others get score 0).
+    movies with at least one training rating (the others get score 0). Its
+    memory grows with the square of their number: ``fit`` refuses a model
+    that would need more than :data:`reco.constants.MAX_MODEL_BYTES` (4 GiB,
+    about 16,000 movies).
 
     Args:
         lam: the L2 regularisation ``lambda``; the default, 200, was chosen on
@@ -308,9 +311,12 @@ class EASE(Baseline):
         from scipy.linalg import lapack
 
         lam = _positive(self.lam, "lam", "choose it on the validation part; the default is 200")
-        self.n_users_, self.n_movies_ = _catalogue(split)
+        n_users, n_movies = _catalogue(split)
         users, movies = split.X_train[:, 0], split.X_train[:, 1]
-        self.movies_ = seen = np.unique(movies)
+        seen = np.unique(movies)
+        _check_ease_memory(n_users, len(seen))  # before anything is set or allocated
+        self.n_users_, self.n_movies_ = n_users, n_movies
+        self.movies_ = seen
         X = np.zeros((self.n_users_, len(seen)), dtype=np.float32)
         X[users, np.searchsorted(seen, movies)] = 1.0
         G = X.T @ X
@@ -333,3 +339,24 @@ class EASE(Baseline):
         scores = np.zeros((len(users), self.n_movies_), dtype=np.float32)
         scores[:, self.movies_] = self.history_[users] @ self.weights_
         return scores
+
+
+# n_movies x n_movies float32 matrices alive at EASE.fit's peak (the Gram matrix, its
+# factor/inverse and the two triangles that make it symmetric; tracemalloc measured 4.25)
+_EASE_PEAK_MATRICES = 4.5
+
+
+def _check_ease_memory(n_users: int, n_movies: int) -> None:
+    """Raise ``ValueError`` if EASE on ``n_movies`` rated movies needs more than the limit."""
+    needed = 4 * (_EASE_PEAK_MATRICES * n_movies**2 + n_users * n_movies)  # float32
+    if needed > MAX_MODEL_BYTES:
+        raise ValueError(
+            f"EASE on n_movies={n_movies:,} movies with training ratings ({n_users:,} users) "
+            f"needs about {needed / 1024**3:,.1f} GiB (its {n_movies:,} x {n_movies:,} float32 "
+            f"matrices: the Gram matrix and its inverse), over the "
+            f"{MAX_MODEL_BYTES / 1024**3:.0f} GiB this package allows "
+            "(reco.constants.MAX_MODEL_BYTES). Fix: keep fewer movies before encode_ids, "
+            "e.g. those with at least 5 ratings, ratings[ratings.groupby('movieId')"
+            "['movieId'].transform('size') >= 5], or use a smaller data set such as "
+            "ml-latest-small."
+        )

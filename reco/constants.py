@@ -46,3 +46,8 @@ DEFAULT_DATASET = "ml-latest-small"
 
 #: Environment variable that points the package at a folder of data sets.
 DATA_HOME_ENV = "RECO_DATA_HOME"
+
+#: Largest memory, in bytes (4 GiB), that one model may need to fit: the Keras
+#: builders' embeddings with their gradients and Adam's moments, or EASE's
+#: movies x movies matrices. Bigger models are refused with the sizes and the fix.
+MAX_MODEL_BYTES = 4 * 1024**3

@@ -385,3 +385,16 @@ def test_ease_says_to_call_fit_before_scoring():
     with pytest.raises(ValueError, match=r"user indices must lie in \[0, 5\]"):
         EASE().fit(ease_split()).score_users([6])
     assert repr(EASE(lam=3.0)) == "EASE(lam=3.0)"
+
+
+def test_ease_refuses_a_catalogue_too_big_for_memory_and_names_the_fix():
+    n_movies = 20_000  # 20,000 x 20,000 float32 matrices: several GiB
+    split = split_of([(0, m, 4.0) for m in range(n_movies)], n_users=1, n_movies=n_movies)
+    with pytest.raises(ValueError, match=r"n_movies=20,000 .* needs about 6\.\d GiB") as excinfo:
+        EASE().fit(split)
+    message = str(excinfo.value)
+    assert "over the 4 GiB" in message and "MAX_MODEL_BYTES" in message and "Fix:" in message
+    ease = EASE()
+    with pytest.raises(ValueError):
+        ease.fit(split)
+    assert not hasattr(ease, "n_movies_")  # refused before anything was set: still unfitted
