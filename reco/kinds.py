@@ -228,9 +228,9 @@ def get(name: str) -> ModelKind:
 
 
 def _is_baseline(model) -> bool:
-    from reco import baselines
+    from reco.baselines import Baseline
 
-    return isinstance(model, getattr(baselines, "Baseline", None) or baselines._Baseline)  # TODO
+    return isinstance(model, Baseline)
 
 
 def kind_of(model) -> ModelKind:
