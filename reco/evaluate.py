@@ -60,7 +60,7 @@ import numpy as np
 import pandas as pd
 
 from reco import kinds
-from reco._checks import check_count
+from reco._checks import check_count, check_unique_pairs, require_columns
 from reco.constants import DEFAULT_K, MOVIE_IDX_COL, USER_IDX_COL
 from reco.split import PARTS, Split, index_sizes
 
@@ -287,15 +287,29 @@ def _catalogue_movies(split: Split) -> np.ndarray:
 
 
 def _check_recs(recs: pd.DataFrame) -> None:
-    from reco._checks import require_columns
-
     require_columns(recs, {USER_IDX_COL: None, MOVIE_IDX_COL: None, "rank": None}, "recs")
+    fix = "pass each user's list once, as top_k returns it (recs.drop_duplicates())"
+    for col in (MOVIE_IDX_COL, "rank"):  # a movie or a rank twice in a list counts its hit twice
+        check_unique_pairs(recs, "recs", user_col=USER_IDX_COL, movie_col=col, fix=fix)
+
+
+def _check_part_pairs(split: Split, part: str) -> None:
+    X, _ = split.part(part)
+    check_unique_pairs(
+        X,
+        f"the {part} part",
+        user_col=USER_IDX_COL,
+        movie_col=MOVIE_IDX_COL,
+        fix="split a ratings table with one rating per (user, movie) pair "
+        "(reco.split.encode_ids refuses duplicates)",
+    )
 
 
 def _per_user(recs: pd.DataFrame, split: Split, k: int, part: str) -> pd.DataFrame:
     """Return one row per user with relevant movies: every metric but coverage."""
     _check_recs(recs)
     _check_part(split, part)
+    _check_part_pairs(split, part)
     relevant = _relevant(split, part)
     n_relevant = relevant.groupby(USER_IDX_COL).size().rename("n_relevant")
     lists = recs.loc[recs["rank"] <= k, [USER_IDX_COL, MOVIE_IDX_COL, "rank"]]
