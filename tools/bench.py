@@ -25,7 +25,7 @@ import keras
 import numpy as np
 import pandas as pd
 
-from reco import data, train
+from reco import data, kinds, train
 from reco.constants import SEED
 from reco.split import IdEncoder, Split, course_split, encode_ids
 
@@ -38,8 +38,6 @@ SETTINGS = {
     "original": (train.ORIGINAL_SETTINGS, {"l2": ORIGINAL_L2}),
     "course": (train.COURSE_DEFAULTS, {}),
 }
-
-MODEL_LABELS = {"v1": "V1", "v2": "V2", "net": "RecommenderNet", "net_v2": "RecommenderNetV2"}
 
 
 class _EpochTimer(keras.callbacks.Callback):
@@ -85,7 +83,7 @@ def measure(
     seconds = history.attrs["train_seconds"]
     n = len(split.y_train)
     later = timer.seconds[1:]
-    scores = train.evaluate(model, split, part="test")
+    scores = train.rating_metrics(model, split, part="test")
     return {
         "batch": config.batch_size,
         "epochs": config.epochs,
@@ -126,7 +124,7 @@ def run(
             row = measure(name, split, encoder, config, builder_kwargs, seed=seed)
             base = row["ratings/s"] if base is None else base
             row = {
-                "model": MODEL_LABELS.get(name, name),
+                "model": kinds.get(name).label,
                 "settings": label,
                 **row,
                 "speedup": row["ratings/s"] / base,
@@ -165,23 +163,20 @@ def ranking_speed(ratings: pd.DataFrame, *, repeats: int = 5, seed: int = SEED) 
     """
     from statistics import median
 
-    from reco import baselines, evaluate, implicit
+    from reco import baselines, evaluate
 
     encoded, encoder = encode_ids(ratings)
     split = course_split(encoded, seed=seed)
     models = {"popularity": baselines.PopularityBaseline().fit(split)}
     fit_seconds = {}
-    for name in ("v2", "net"):
+    for name in ("v2", "recommender_net", "implicit_mf"):
         train.set_seed(seed)
-        models[MODEL_LABELS[name]], history = train.train_model(name, split, encoder)
-        fit_seconds[MODEL_LABELS[name]] = history.attrs["train_seconds"]
+        label = kinds.get(name).label
+        models[label], history = train.train_model(name, split, encoder)
+        fit_seconds[label] = history.attrs["train_seconds"]
     start = time.perf_counter()
     models["EASE"] = baselines.EASE().fit(split)
     fit_seconds["EASE"] = time.perf_counter() - start
-    train.set_seed(seed)
-    models["implicit MF"] = implicit.build_implicit_mf(encoder)
-    history = implicit.fit_implicit(models["implicit MF"], split)
-    fit_seconds["implicit MF"] = history.attrs["train_seconds"]
     rows = []
     for label, model in models.items():
         times, recs = [], None
@@ -259,7 +254,7 @@ def main(argv=None) -> pd.DataFrame:
     table = run(ratings, args.models)
     print(format_table(table))
     for name in args.models:
-        label = MODEL_LABELS[name]
+        label = kinds.get(name).label
         rows = table[table["model"] == label].set_index("settings")
         print(
             f"{label}: course defaults {rows.loc['course', 'speedup']:.1f}x the ratings/s of the "

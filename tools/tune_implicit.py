@@ -66,7 +66,7 @@ def main(argv=None) -> pd.DataFrame:
         for label, kwargs, config, loss in picked:
             train.set_seed()
             model = implicit.build_implicit_mf(encoder, **kwargs)
-            history = implicit.fit_implicit(model, three_way, config=config, loss=loss)
+            history = train.fit(model, three_way, config=config, loss=loss)
             row = {"model": label, **_val_scores(model, three_way)}
             row["seconds"] = history.attrs["train_seconds"]
             rows.append(row)
