@@ -17,11 +17,13 @@ __version__ = "0.1.0"
 
 _SUBMODULES = (
     "baselines",
+    "config",
     "constants",
     "data",
     "evaluate",
     "explore",
     "implicit",
+    "kinds",
     "metrics",
     "models",
     "plots",
