@@ -9,6 +9,10 @@ Two modes:
 * ``--in-place`` (``make outputs``): execute each notebook from its Markdown
   source (the reviewed side of the Jupytext pair) and write the ``.ipynb``
   with fresh outputs, so the committed outputs always come from a real run.
+
+Both record the fingerprint of the machine that executed the notebook in its
+metadata (``metadata["reco"]["cpu"]``, see ``tools/fingerprint.py``): nbval
+compares outputs to the digit only where it matches (``tools/nbval_tolerance.py``).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from pathlib import Path
 
 import jupytext
 import nbformat
+from fingerprint import machine_fingerprint  # tools/fingerprint.py, next to this file
 from nbclient import NotebookClient
 
 from reco.report import read_results, results_frame
@@ -42,7 +47,10 @@ def _execute(nb, timeout: int, kernel_stderr=subprocess.DEVNULL):
     start = time.perf_counter()
     # The kernel's own stderr (TensorFlow's C++ start-up log) is not notebook output.
     client.execute(stderr=kernel_stderr)
-    return time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    # The kernel runs in this environment (same libraries, same OPENBLAS_CORETYPE...).
+    nb.metadata.setdefault("reco", {})["cpu"] = machine_fingerprint()
+    return seconds
 
 
 def _in_place(md: Path, timeout: int) -> float:
