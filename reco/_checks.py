@@ -143,3 +143,44 @@ def check_rate(rate, name: str) -> float:
             f"or {name}=0 for none."
         )
     return value
+
+
+def check_unique_pairs(
+    pairs,
+    what: str = "ratings",
+    *,
+    user_col: str,
+    movie_col: str,
+    fix: str | None = None,
+    error: type[ValueError] = ValueError,
+) -> None:
+    """Raise ``error`` if two rows rate the same (user, movie) pair, naming the first and the fix.
+
+    The one check of "one rating per user and movie" in the package: the data
+    files, :func:`reco.split.encode_ids` and the splits go through it.
+
+    Args:
+        pairs: a table with ``user_col`` and ``movie_col`` (rows are named by its
+            index), or an array of shape ``(n, 2)`` of ``[user, movie]`` (by position).
+        what: what the rows are, for the message (a file's path, ``"ratings"``).
+        user_col, movie_col: the columns, also the names shown in the message.
+        fix: the fix, for the message; default: ``<what>.drop_duplicates(...)``.
+        error: the exception class (``reco.data.DataError`` for files).
+    """
+    if isinstance(pairs, pd.DataFrame):
+        frame = pairs[[user_col, movie_col]]
+    else:
+        rows = np.asarray(pairs)
+        frame = pd.DataFrame(rows.reshape(len(rows), -1)[:, :2], columns=[user_col, movie_col])
+    shared = frame[frame.duplicated(keep=False)]
+    if shared.empty:
+        return
+    user, movie = shared.iloc[0]
+    first = shared.index[(shared[user_col] == user) & (shared[movie_col] == movie)].tolist()
+    n_pairs = len(shared.drop_duplicates())
+    fix = fix or f"{what}.drop_duplicates([{user_col!r}, {movie_col!r}], keep='last')"
+    raise error(
+        f"{what}: {len(shared)} rows share {n_pairs} ({user_col}, {movie_col}) pair(s), the "
+        f"first at rows {first[:5]}{' ...' if len(first) > 5 else ''}: user {user} and movie "
+        f"{movie}; keep one rating per pair. Fix: {fix}."
+    )

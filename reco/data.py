@@ -34,6 +34,7 @@ import pandas as pd
 import platformdirs
 from filelock import FileLock
 
+from reco._checks import check_unique_pairs
 from reco.constants import (
     DATA_HOME_ENV,
     DEFAULT_DATASET,
@@ -461,12 +462,14 @@ def read_ratings(path: str | os.PathLike, layout: str = "csv") -> pd.DataFrame:
         raise _bad(path, df, RATING_COL, bad, rule)
     out[RATING_COL] = rating.astype(np.float32)
     out[TIMESTAMP_COL] = _to_int(df, path, TIMESTAMP_COL)
-    if (dup := out.duplicated([USER_COL, MOVIE_COL], keep=False)).any():
-        user, movie = out.loc[dup, [USER_COL, MOVIE_COL]].to_numpy()[0]
-        raise DataError(
-            f"{path}: {int(dup.sum())} rows share a (userId, movieId) pair, for example "
-            f"user {user} and movie {movie}; keep one rating per pair."
-        )
+    check_unique_pairs(
+        out.set_axis(out.index + 1),  # data rows, counted from 1 as in the other messages
+        str(path),
+        user_col=USER_COL,
+        movie_col=MOVIE_COL,
+        fix="delete the extra rows from the file, or download the data set again",
+        error=DataError,
+    )
     return out.reset_index(drop=True)
 
 

@@ -16,7 +16,7 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelEncoder
 
-from reco._checks import require_columns
+from reco._checks import check_unique_pairs, require_columns
 from reco.constants import (
     MOVIE_COL,
     MOVIE_IDX_COL,
@@ -137,6 +137,10 @@ def encode_ids(
         ``(encoded, encoder)``: a copy of ``ratings`` with two int32 columns
         ``user_idx_col`` and ``movie_idx_col`` added, and the fitted
         :class:`IdEncoder` that maps them back.
+
+    Raises:
+        ValueError: a column is missing, an id is missing, or two rows rate the
+            same (user, movie) pair.
     """
     require_columns(ratings, {user_col: "user_col", movie_col: "movie_col"}, "ratings")
     for col in (user_col, movie_col):
@@ -149,6 +153,7 @@ def encode_ids(
                 f"{'user' if col == user_col else 'movie'}. Fix: drop those rows, e.g. "
                 f"ratings.dropna(subset=[{col!r}])."
             )
+    check_unique_pairs(ratings, "ratings", user_col=user_col, movie_col=movie_col)
     users = LabelEncoder().fit(ratings[user_col].to_numpy())
     movies = LabelEncoder().fit(ratings[movie_col].to_numpy())
     encoded = ratings.copy()
@@ -337,8 +342,12 @@ def course_split(
 
     Returns:
         a :class:`Split` with no validation part.
+
+    Raises:
+        ValueError: a column is missing, or two rows rate the same (user, movie) pair.
     """
     X, y = _xy(encoded, user_idx_col, movie_idx_col, rating_col)
+    check_unique_pairs(encoded, "encoded", user_col=user_idx_col, movie_col=movie_idx_col)
     columns = _context_columns(encoded, context)
     # The row positions ride along: train_test_split shuffles every array the same way.
     X_train, X_test, y_train, y_test, rows_train, rows_test = train_test_split(

@@ -135,6 +135,7 @@ def test_ids_stored_as_strings_are_refused_by_an_encoder_of_numbers(ratings):
 def test_encode_decode_round_trip_for_any_ids(users, movies):
     n = min(len(users), len(movies))
     df = pd.DataFrame({"userId": users[:n], "movieId": movies[:n]})
+    df = df.drop_duplicates(["userId", "movieId"])  # one rating per pair, as encode_ids asks
 
     encoded, encoder = encode_ids(df)
 
@@ -265,3 +266,28 @@ def test_bad_fractions_raise_value_error(encoded, val_size, test_size):
 def test_split_sizes_without_validation():
     split = Split(np.zeros((3, 2)), np.zeros(3), np.zeros((1, 2)), np.zeros(1))
     assert split.sizes() == {"train": 3, "test": 1}
+
+
+def _with_duplicates(ratings: pd.DataFrame) -> pd.DataFrame:
+    """``ratings`` with its rows 3 and 7 rated a second time (other stars), at the end."""
+    again = ratings.iloc[[3, 7]].assign(rating=1.0)
+    return pd.concat([ratings, again], ignore_index=True)
+
+
+def test_encode_ids_refuses_duplicate_pairs_naming_the_first_and_the_fix(ratings):
+    doubled = _with_duplicates(ratings)
+    user, movie = ratings.loc[3, ["userId", "movieId"]]
+    with pytest.raises(ValueError, match="4 rows share 2 \\(userId, movieId\\) pair") as excinfo:
+        encode_ids(doubled)
+    message = str(excinfo.value)
+    assert f"rows [3, {len(ratings)}]: user {user} and movie {movie};" in message
+    assert "ratings.drop_duplicates(['userId', 'movieId'], keep='last')" in message
+    encode_ids(doubled.drop_duplicates(["userId", "movieId"], keep="last"))  # the fix works
+
+
+@pytest.mark.parametrize("splitter", [course_split, train_val_test_split])
+def test_the_splits_refuse_duplicate_pairs(encoded, splitter):
+    doubled = _with_duplicates(encoded)
+    with pytest.raises(ValueError, match=r"encoded: 4 rows share 2 \(user, movie\) pair") as info:
+        splitter(doubled)
+    assert "encoded.drop_duplicates(['user', 'movie'], keep='last')" in str(info.value)
