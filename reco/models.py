@@ -55,7 +55,7 @@ from keras import layers, ops
 
 from reco import kinds
 from reco._checks import check_l2, check_range, check_rate, positive_int
-from reco.constants import MAX_RATING, MIN_RATING
+from reco.constants import MAX_MODEL_BYTES, MAX_RATING, MIN_RATING
 
 __all__ = [
     "DEFAULT_L2",
@@ -89,8 +89,9 @@ DEFAULT_L2 = 1e-4
 NET_V2_L2 = 1e-5
 
 #: Largest memory, in bytes, that training the embeddings may need (weights,
-#: gradients and Adam's two moments, float32); bigger models are refused.
-MAX_TRAINING_BYTES = 4 * 1024**3
+#: gradients and Adam's two moments, float32); bigger models are refused. The
+#: package's one limit, shared with EASE.
+MAX_TRAINING_BYTES = MAX_MODEL_BYTES
 
 
 def _sizes(encoder, n_users, n_movies) -> tuple[int, int]:

@@ -158,7 +158,9 @@ def test_recommend_warns_when_the_ratings_hold_nothing_of_the_user(v2):
 
 
 def test_an_unknown_loss_names_the_ones_the_kind_accepts(v2):
-    with pytest.raises(ValueError, match=r"'v2' model trains with the loss \['mean_squared_error'\]"):
+    with pytest.raises(
+        ValueError, match=r"'v2' model trains with the loss \['mean_squared_error'\]"
+    ):
         train.fit(v2, DATA.split, config=QUICK, loss="logistic")
 
 
