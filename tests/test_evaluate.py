@@ -23,6 +23,7 @@ from synthetic import make_dataset, split_of  # noqa: E402
 
 from reco import evaluate, models, plots, train  # noqa: E402
 from reco.baselines import (  # noqa: E402
+    Baseline,
     BiasBaseline,
     DampedMeanBaseline,
     PopularityBaseline,
@@ -44,11 +45,14 @@ def recs_of(lists: dict[int, list[int]]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["user", "movie", "rank"]).astype(np.int64)
 
 
-class FixedScores:
-    """A stand-in model: ``scores[user, movie]``, fixed in advance."""
+class FixedScores(Baseline):
+    """A stand-in model that follows the baselines' protocol: ``scores[user, movie]``, fixed."""
+
+    predicts_ratings = False
 
     def __init__(self, scores):
         self.scores = np.asarray(scores, dtype=np.float64)
+        self.n_users_, self.n_movies_ = self.scores.shape
 
     def score_users(self, users):
         return self.scores[np.asarray(users)]
@@ -218,7 +222,7 @@ def test_part_val_reads_the_relevant_movies_from_the_validation_part():
 
 def test_ranking_metrics_reject_a_bad_k_part_or_table():
     split, recs = one_user_split(), recs_of({0: [0]})
-    with pytest.raises(ValueError, match="k must be a positive integer"):
+    with pytest.raises(ValueError, match="k must be (a positive integer|at least 1)"):
         evaluate.ranking_metrics(recs, split, k=0)
     with pytest.raises(ValueError, match="no validation part"):
         evaluate.ranking_metrics(recs, split, part="val")
@@ -516,7 +520,7 @@ def test_the_mlp_is_scored_by_its_predictions_in_chunks(monkeypatch):
     n_users, n_movies = 5, 7
     net = models.build_net(n_users=n_users, n_movies=n_movies, n_factors=3)
     stars = train.predict_ratings(net, all_pairs(n_users, n_movies)).reshape(n_users, n_movies)
-    monkeypatch.setattr(evaluate, "_PAIRS_PER_CALL", 2 * n_movies)  # two users per call
+    monkeypatch.setattr(models, "_PAIRS_PER_CALL", 2 * n_movies)  # two users per call
     scores = evaluate.score_users(net, np.arange(n_users))
     np.testing.assert_allclose(scores, stars, rtol=1e-6)
     np.testing.assert_allclose(evaluate.score_users(net, [4, 0]), stars[[4, 0]], rtol=1e-6)

@@ -105,8 +105,10 @@ def test_top_crosstab_keeps_duplicate_titles_apart(ratings, movies):
 
 
 def test_top_crosstab_rejects_bad_n(ratings):
-    with pytest.raises(ValueError, match="positive integer"):
+    with pytest.raises(ValueError, match="n must be at least 1"):
         explore.top_crosstab(ratings, n=0)
+    with pytest.raises(ValueError, match="n must be a positive integer"):
+        explore.top_crosstab(ratings, n=2.5)
 
 
 def test_movie_stats(ratings, movies):
@@ -214,7 +216,18 @@ def test_list_overlap_counts_shared_movies_for_every_pair():
 
 def test_list_overlap_counts_a_repeated_movie_once_and_takes_other_columns():
     lists = pd.DataFrame({"userId": [1, 1, 2], "movieId": [10, 10, 10]})
-    overlap = explore.list_overlap(lists, user_col="userId", movie_col="movieId")
+    overlap = explore.list_overlap(lists, user_idx_col="userId", movie_idx_col="movieId")
     np.testing.assert_array_equal(overlap.to_numpy(), [[1, 1], [1, 1]])
-    with pytest.raises(ValueError, match="user_col=<your column>"):
+    with pytest.warns(DeprecationWarning, match="use user_idx_col="):  # the names before 0.2
+        again = explore.list_overlap(lists, user_col="userId", movie_col="movieId")
+    pd.testing.assert_frame_equal(again, overlap)
+    with pytest.raises(ValueError, match="user_idx_col=<your column>"):
         explore.list_overlap(lists)
+
+
+def test_the_yardsticks_moved_to_metrics_still_work_from_explore_with_a_warning():
+    from reco import metrics
+
+    for name in ("out_of_range", "bias_in_stars", "unseen_mask"):
+        with pytest.warns(DeprecationWarning, match=f"use reco.metrics.{name}"):
+            assert getattr(explore, name) is getattr(metrics, name)

@@ -109,12 +109,14 @@ def test_min_ratings_keeps_movies_rated_often_enough_and_counts_them(v1, encoder
     assert everything["n_ratings"].tolist() == [N_RATINGS[m] for m in everything["movieId"]]
 
 
-def test_a_model_without_an_embedding_layer_needs_only_movie_factors(encoder, movies):
-    class Factors:
+def test_an_object_that_is_not_a_model_of_a_registered_kind_is_a_clear_error(encoder, movies):
+    class Factors:  # duck typing is gone: a model's factors are a fact of its kind
         movie_factors_ = FACTORS
 
-    np.testing.assert_array_equal(movie_factors(Factors()), FACTORS)
-    assert similar_movies(Factors(), encoder, movies, 10, k=1)["movieId"].tolist() == [30]
+    with pytest.raises(ValueError, match="expected a Keras model of a registered kind"):
+        movie_factors(Factors())
+    with pytest.raises(ValueError, match="has no movie factors"):
+        movie_factors(PopularityBaseline())
 
 
 def test_unknown_movie_ids_are_a_clear_error(v1, encoder, movies):
@@ -129,7 +131,7 @@ def test_unknown_movie_ids_are_a_clear_error(v1, encoder, movies):
 def test_bad_arguments_are_clear_errors(v1, encoder, movies, ratings):
     with pytest.raises(ValueError, match="measure must be 'cosine' or 'dot'"):
         similar_movies(v1, encoder, movies, 10, measure="euclidean")
-    with pytest.raises(ValueError, match="k must be a positive integer"):
+    with pytest.raises(ValueError, match="k must be (a positive integer|at least 1)"):
         similar_movies(v1, encoder, movies, 10, k=0)
     with pytest.raises(ValueError, match="pass ratings=ratings"):
         similar_movies(v1, encoder, movies, 10, min_ratings=2)
@@ -137,7 +139,7 @@ def test_bad_arguments_are_clear_errors(v1, encoder, movies, ratings):
     with pytest.raises(ValueError, match="encoder knows 6"):
         similar_movies(other, encoder, movies, 10)
     split = Split(np.array([[0, 0]]), np.array([4.0]), np.array([[0, 1]]), np.array([4.0]))
-    with pytest.raises(ValueError, match="no 'movie_embedding' layer"):
+    with pytest.raises(ValueError, match="PopularityBaseline has no movie factors"):
         similar_movies(PopularityBaseline().fit(split), encoder, movies, 10)
 
 

@@ -230,9 +230,9 @@ def test_test_part_is_the_course_split_test_part(encoded):
 def test_part_sizes_are_the_requested_fractions(encoded, val_size, test_size):
     n = len(encoded)
     sizes = train_val_test_split(encoded, val_size=val_size, test_size=test_size).sizes()
-    assert list(sizes) == ["train", "validation", "test"]
+    assert list(sizes) == ["train", "val", "test"]
     assert sum(sizes.values()) == n
-    assert abs(sizes["validation"] - val_size * n) <= 2
+    assert abs(sizes["val"] - val_size * n) <= 2
     assert abs(sizes["test"] - test_size * n) <= 1
 
 
