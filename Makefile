@@ -43,16 +43,15 @@ run: setup ## Execute every notebook headless into build/ and print the results 
 
 test: unit notebooks-test exercises-test ## Unit tests, nbval re-executing every notebook, the exercises
 
-# The unit tests check reco on synthetic data within a standing budget of 30 s on a 2-core
+# The unit tests check reco on synthetic data within a standing budget of 45 s on a 2-core
 # CPU. The checks of the course's files run with the target they belong to: the notebook
 # pairing and layout with notebooks-test, the exercise masters and tools with exercises-test,
-# the website, CI and pre-commit with site-test. Plugins the unit tests never use (nbval
-# alone imports nbformat's JSON schemas, about 2 s) are not loaded, and tools/unit.py skips
-# the interpreter's 1.5 s teardown of TensorFlow once pytest has finished.
+# the website, CI and pre-commit with site-test. Plugins the unit tests never use are not
+# loaded (nbval alone imports nbformat's JSON schemas, about 2 s).
 COURSE_TESTS := tests/test_notebooks.py tests/test_exercises.py tests/test_site.py
-UNIT_PYTEST  := $(BIN)/python tools/unit.py -q -p no:cacheprovider -p no:nbval -p no:anyio -p no:platformdirs
+UNIT_PYTEST  := $(BIN)/python -m pytest -q -p no:cacheprovider -p no:nbval -p no:anyio -p no:platformdirs
 
-unit: setup ## Unit tests of reco on synthetic data (at most 30 s on a 2-core CPU)
+unit: setup ## Unit tests of reco on synthetic data (at most 45 s on a 2-core CPU)
 	$(UNIT_PYTEST) tests $(addprefix --ignore=,$(COURSE_TESTS))
 
 # nbval compares a notebook's outputs to the digit where they were made on this kind of

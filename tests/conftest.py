@@ -1,111 +1,46 @@
-"""Fixtures shared by the test modules: fresh Python processes, and the trained course models.
+"""Fixtures shared by the test modules: the tiny trained models, trained once per session.
 
 The synthetic data live in ``synthetic.py`` (plain functions the tests import).
-This file holds what needs pytest. Keras is imported only when a test asks for
-the trained models, so the tests of the data layer never load TensorFlow.
-
-Time is what shapes it. A fit costs about a second, nearly all of it TensorFlow
-tracing the training step, whatever the number of steps; a fresh process costs
-a few seconds of TensorFlow import. So the four models are trained once per
-session (:class:`CourseModels`), in a process of their own that starts with
-the session: its import and its fits run on the second core while this one
-collects the tests. It saves the models and what training returned, and this
-process loads them (test_implicit.py's two models are trained there too). A
-second fresh process, started once the models are saved, does every check that
-needs a clean interpreter: that ``import reco`` and the table modules load no
-Keras, that the saved models load after only ``import reco.models``, and that
-the same seed gives the same losses in another process.
+A fit costs about a second, nearly all of it TensorFlow tracing the training
+step, so each model is trained once, here, in this process, and the tests only
+read it. Keras is imported when a test first asks for a trained model, so the
+tests of the data layer never load TensorFlow. The checks that need a fresh
+interpreter are in ``test_fresh_process.py``; it imports the classes below.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
-import json
 import os
-import pickle
-import shutil
 import subprocess
 import sys
-import tempfile
-import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
+from synthetic import make_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
-TESTS = Path(__file__).resolve().parent
-#: A fresh process prints each answer as one line: this prefix, then JSON.
-ANSWER = "@answer "
 
 
-class FreshPython:
-    """A new Python interpreter running ``code``, started at once and read from later.
+def run_python(code: str, *args: str, env: dict[str, str] | None = None) -> str:
+    """Run ``code`` in a fresh Python process and return what it printed.
 
-    ``code`` may read lines from stdin (see :meth:`send`) and prints its answers
-    as lines of :data:`ANSWER` followed by JSON (see :meth:`answer`). It runs
-    from the repository root with ``tests/`` on its path and TensorFlow's
-    start-up log silenced; it is killed after ``timeout`` seconds.
+    It runs from the repository root with ``tests/`` on its path and TensorFlow's
+    start-up log silenced; the test fails if it fails or takes over 5 minutes.
     """
-
-    def __init__(self, code: str, env: dict[str, str] | None = None, timeout: float = 300):
-        self._stderr = tempfile.TemporaryFile(mode="w+")
-        self.process = subprocess.Popen(
-            [sys.executable, "-c", code],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self._stderr,
-            text=True,
-            cwd=ROOT,
-            env={
-                **os.environ,
-                "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]),
-                "TF_CPP_MIN_LOG_LEVEL": "3",
-                **(env or {}),
-            },
-        )
-        self._watchdog = threading.Timer(timeout, self.stop)
-        self._watchdog.daemon = True
-        self._watchdog.start()
-
-    def send(self, message: str) -> None:
-        """Write ``message`` as one line to the process's stdin."""
-        self.process.stdin.write(message + "\n")
-        self.process.stdin.flush()
-
-    def answer(self) -> object:
-        """Wait for the next answer line and return its JSON value."""
-        for line in self.process.stdout:
-            if line.startswith(ANSWER):
-                return json.loads(line[len(ANSWER) :])
-        self.process.wait()
-        self._stderr.seek(0)
-        raise AssertionError(
-            f"the fresh process ended (exit code {self.process.returncode}) without an "
-            f"answer:\n{self._stderr.read()[-3000:]}"
-        )
-
-    def stop(self) -> None:
-        """Kill the process if it still runs (a test that needed it was deselected)."""
-        if self.process.poll() is None:
-            self.process.kill()
-        self.process.wait()
-        self._watchdog.cancel()
-
-
-@pytest.fixture(scope="session")
-def fresh_python():
-    """Return ``start(code, env=None) -> FreshPython``; processes still running at the end are killed."""
-    started = []
-
-    def start(code: str, env: dict[str, str] | None = None) -> FreshPython:
-        started.append(FreshPython(code, env))
-        return started[-1]
-
-    yield start
-    for process in started:
-        process.stop()
+    path = os.pathsep.join(filter(None, [str(ROOT / "tests"), os.environ.get("PYTHONPATH")]))
+    run = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": path, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, f"the fresh process failed:\n{run.stderr[-3000:]}"
+    return run.stdout
 
 
 def quietly(function, *args, **kwargs):
@@ -114,9 +49,6 @@ def quietly(function, *args, **kwargs):
     with contextlib.redirect_stdout(out):
         result = function(*args, **kwargs)
     return result, out.getvalue()
-
-
-# --------------------------------------------------------------------------- trained models
 
 
 class CourseModels:
@@ -129,31 +61,25 @@ class CourseModels:
     rating range lost on its way from :func:`reco.train.train_model` to the
     model shows up as a factor of two.
 
-    The session trains them in a process of its own (:data:`TRAIN_COURSE`),
-    which calls :meth:`train` and :meth:`save`; the ``course`` fixture then
-    calls :meth:`load` here.
-
     Attributes:
         data: the :class:`synthetic.Dataset`.
         split: its split with the train part repeated ``COPIES`` times.
         config: the :class:`reco.train.TrainConfig` of every fit.
-        models: by model name, the trained model, loaded in safe mode from ``saved``.
+        models: by model name, the trained model, saved and loaded back in safe mode.
         histories, printed: by model name, what :func:`reco.train.train_model`
             returned and printed, with ``log=True``; V2 and RecommenderNetV2
             with validation on the validation part, named (``"val"``) for V2,
             as ``(X_val, y_val)`` for RecommenderNetV2 (validation costs a
             second trace, so V1 and RecommenderNet go without).
-        when_trained: by model name, the trained model as the training process
-            saw it before saving: ``{"class", "predictions" (for every row of
-            the data), "rating_range", "embedding_sizes", "steps"}``.
+        when_trained: by model name, the trained model before saving:
+            ``{"class", "predictions" (for every row of the data),
+            "rating_range", "embedding_sizes", "steps"}``.
         saved: by model name, the ``.keras`` file of the trained model.
     """
 
     COPIES = 80
 
     def __init__(self):
-        from synthetic import make_dataset
-
         from reco import train
         from reco.split import Split
 
@@ -174,7 +100,6 @@ class CourseModels:
         )
         self.models, self.histories, self.printed, self.saved = {}, {}, {}, {}
         self.when_trained = {}
-        self._fresh, self._answers = None, []
 
     def train(self) -> None:
         """Train the four models with :func:`reco.train.train_model`, each after ``set_seed()``."""
@@ -196,8 +121,8 @@ class CourseModels:
             )
             self.models[name], self.histories[name], self.printed[name] = model, history, printed
 
-    def save(self, folder: Path) -> None:
-        """Save the trained models as ``.keras`` files, and the rest in ``trained.pkl``."""
+    def save_and_reload(self, folder: Path) -> None:
+        """Save each trained model as a ``.keras`` file, then use it as loaded back in safe mode."""
         import keras
 
         from reco import models, train
@@ -212,20 +137,7 @@ class CourseModels:
                 "embedding_sizes": models.embedding_sizes(model),
                 "steps": int(keras.ops.convert_to_numpy(model.optimizer.iterations)),
             }
-        record = (self.histories, self.printed, self.when_trained, self.saved)
-        (folder / "trained.pkl").write_bytes(pickle.dumps(record))
-
-    def load(self, folder: Path) -> None:
-        """Read what :meth:`save` wrote, loading the models in safe mode."""
-        import keras
-
-        import reco.models  # noqa: F401  (registers the course's layers)
-
-        record = pickle.loads((folder / "trained.pkl").read_bytes())
-        self.histories, self.printed, self.when_trained, self.saved = record
-        self.models = {
-            name: keras.models.load_model(path, safe_mode=True) for name, path in self.saved.items()
-        }
+            self.models[name] = keras.models.load_model(self.saved[name], safe_mode=True)
 
     @staticmethod
     def builder_kwargs(name: str) -> dict:
@@ -248,8 +160,8 @@ class CourseModels:
         """Train ``name`` once more, the other way: :func:`build_model`, then :func:`fit`.
 
         The same seed and config, but ``X, y`` rather than a Split, no
-        validation, no log, and a callback of our own that counts epochs. The
-        fresh process runs this for every model.
+        validation, no log, and a callback of our own that counts epochs.
+        ``test_fresh_process.py`` runs this for every model in another process.
 
         Returns:
             ``{"columns", "losses" (one row per epoch), "printed", "epochs counted"}``.
@@ -276,160 +188,74 @@ class CourseModels:
             "epochs counted": len(epochs),
         }
 
-    def loaded_elsewhere(self) -> dict:
-        """The fresh process's first answer, after it loaded the saved models.
 
-        ``{"heavy": the deep-learning libraries loaded by importing reco and its
-        table modules, "classes": {name: class of the loaded model},
-        "predictions": {name: its predictions for every row of the data}}``.
-        """
-        return self._answer(0)
+class ImplicitModels:
+    """The implicit-feedback models of ``test_implicit.py``, trained once on 20 users x 30 movies.
 
-    def trained_elsewhere(self) -> dict:
-        """The fresh process's second answer: ``{name: train_again(name)}`` from there."""
-        return self._answer(1)
+    The toy problem is memorised: 32 factors for 30 movies, Adam, 2 users a
+    step. ``multinomial`` is trained with a little dropout and logs every
+    ``LOG_EVERY`` epochs; ``logistic`` is a short fit (``short``) with the
+    logistic loss and no log, enough to see a loss fall.
 
-    def _answer(self, i: int) -> dict:
-        while len(self._answers) <= i:
-            self._answers.append(self._fresh.answer())
-        return self._answers[i]
-
-
-#: The training process: trains the four models, saves them into the folder
-#: named by ``$COURSE_FOLDER`` and answers ``null``; then the same for the two
-#: models of test_implicit.py, into its ``implicit/`` subfolder.
-TRAIN_COURSE = f"""
-import os
-from pathlib import Path
-from conftest import CourseModels
-folder = Path(os.environ["COURSE_FOLDER"])
-course = CourseModels()
-course.train()
-course.save(folder)
-print({ANSWER!r} + "null", flush=True)
-import test_implicit
-test_implicit.save_trained(folder / "implicit")
-print({ANSWER!r} + "null", flush=True)
-os._exit(0)  # skip the interpreter's teardown of TensorFlow: a second and a half of CPU
-"""
-
-#: The fresh process: first the imports, then loading the saved models after
-#: exactly ``import reco.models``, then training every model again.
-FRESH_COURSE = f"""
-import json, sys
-import reco, reco.data, reco.split, reco.metrics, reco.explore
-heavy = sorted(m for m in ("tensorflow", "keras", "jax", "torch") if m in sys.modules)
-import reco.models  # exactly this import; then Keras loads the course's files in safe mode
-import keras
-import numpy as np
-job = json.loads(sys.stdin.readline())  # waits for the training process to save the models
-loaded = {{n: keras.models.load_model(path, safe_mode=True) for n, path in job["saved"].items()}}
-from reco.train import predict_ratings
-X = np.load(job["X"])
-print({ANSWER!r} + json.dumps({{
-    "heavy": heavy,
-    "classes": {{n: type(m).__name__ for n, m in loaded.items()}},
-    "predictions": {{n: predict_ratings(m, X).tolist() for n, m in loaded.items()}},
-}}), flush=True)
-from conftest import CourseModels
-again = CourseModels()
-print({ANSWER!r} + json.dumps({{n: again.train_again(n) for n in job["saved"]}}), flush=True)
-import os
-os._exit(0)  # skip the interpreter's teardown of TensorFlow: a second and a half of CPU
-"""
-
-
-class Training:
-    """The session's training process (:data:`TRAIN_COURSE`), and the folder it saves into.
-
-    Started by :func:`pytest_sessionstart`, so that its TensorFlow import and
-    its fits overlap the collection of the tests; stopped, and the folder
-    removed, when the session ends, or at once when no selected test needs it.
+    Attributes:
+        data: the :class:`synthetic.Dataset`.
+        config, short: the :class:`reco.train.TrainConfig` of the two fits.
+        multinomial, logistic: ``(model, history, printed)`` of each fit.
     """
 
-    #: The fixtures that read what it trains.
-    FIXTURES = frozenset({"course", "implicit_trained_folder"})
+    BUILD = {"n_factors": 32, "dropout": 0.1}
+    LOG_EVERY = 5
 
     def __init__(self):
-        self.folder = Path(tempfile.mkdtemp(prefix="reco-trained-models-"))
-        self.process = FreshPython(TRAIN_COURSE, {"COURSE_FOLDER": str(self.folder)})
-        self._answers = 0
+        from reco import train
 
-    def wait(self, i: int) -> Path:
-        """Wait for answer ``i`` (0: the course models, 1: test_implicit's); return the folder."""
-        while self._answers <= i:
-            self.process.answer()
-            self._answers += 1
-        return self.folder
+        self.data = make_dataset(n_users=20, n_movies=30)
+        self.config = train.TrainConfig(batch_size=2, epochs=12, lr=0.02, steps_per_execution=10)
+        self.short = train.TrainConfig(batch_size=2, epochs=3, lr=0.02, steps_per_execution=10)
+        self.multinomial = self.logistic = None
 
-    def stop(self) -> None:
-        self.process.stop()
+    def train(self) -> None:
+        """Fit both models."""
+        self.multinomial = self.train_multinomial()
+        self.logistic = self.train_logistic()
 
-    def close(self) -> None:
-        self.stop()
-        shutil.rmtree(self.folder, ignore_errors=True)
+    def train_multinomial(self):
+        """Fit a fresh model with the multinomial loss after ``set_seed()``, logging every 5 epochs."""
+        from reco import train
+        from reco.implicit import build_implicit_mf, fit_implicit
 
+        train.set_seed()
+        model = build_implicit_mf(self.data.encoder, **self.BUILD)
+        history, printed = quietly(
+            fit_implicit, model, self.data.split, config=self.config, log_every=self.LOG_EVERY
+        )
+        return model, history, printed
 
-#: The session's :class:`Training`, once started.
-_TRAINING: list[Training] = []
+    def train_logistic(self):
+        """Fit a fresh model with the logistic loss after ``set_seed()``; no log."""
+        from reco import train
+        from reco.implicit import build_implicit_mf, fit_implicit
 
-
-def pytest_sessionstart(session):
-    """Start training, unless none of the test files asked for can use what it trains."""
-    files = []
-    for arg in session.config.args:
-        path = Path(arg.split("::")[0])
-        files += sorted(path.glob("**/test_*.py")) if path.is_dir() else [path]
-    if any(
-        name in path.read_text(encoding="utf-8")
-        for path in files
-        if path.suffix == ".py" and path.is_file()
-        for name in Training.FIXTURES
-    ):
-        _TRAINING.append(Training())
-
-
-def _training() -> Training:
-    """The session's :class:`Training`, started now if the session did not start it."""
-    if not _TRAINING:
-        _TRAINING.append(Training())
-    return _TRAINING[0]
-
-
-def pytest_collection_finish(session):
-    """Stop training when no selected test needs it (``-k``, or files that do not use it)."""
-    if not any(Training.FIXTURES & set(getattr(i, "fixturenames", ())) for i in session.items):
-        for training in _TRAINING:
-            training.stop()
-
-
-def pytest_sessionfinish(session, exitstatus):
-    for training in _TRAINING:
-        training.close()
+        train.set_seed()
+        model = build_implicit_mf(self.data.encoder, **self.BUILD)
+        history, printed = quietly(
+            fit_implicit, model, self.data.split, config=self.short, loss="logistic"
+        )
+        return model, history, printed
 
 
 @pytest.fixture(scope="session")
-def course(fresh_python):
-    """The four course models, trained once per session: a :class:`CourseModels`.
-
-    The training process started with the session; this waits for it to save
-    the models, loads them, and hands them to a fresh process started now.
-    """
-    folder = _training().wait(0)
-    fresh = fresh_python(FRESH_COURSE)
+def course(tmp_path_factory) -> CourseModels:
+    """The four course models, trained once per session, saved, and loaded back in safe mode."""
     trained = CourseModels()
-    trained.load(folder)
-    np.save(folder / "X.npy", trained.data.X)
-    fresh.send(
-        json.dumps(
-            {"saved": {n: str(p) for n, p in trained.saved.items()}, "X": str(folder / "X.npy")}
-        )
-    )
-    trained._fresh = fresh
+    trained.train()
+    trained.save_and_reload(tmp_path_factory.mktemp("course"))
     return trained
 
 
 @pytest.fixture(scope="session")
-def implicit_trained_folder() -> Path:
-    """The folder where the training process saved test_implicit.py's two trained models."""
-    return _training().wait(1) / "implicit"
+def implicit() -> ImplicitModels:
+    """The two implicit-feedback models, trained once per session."""
+    trained = ImplicitModels()
+    trained.train()
+    return trained

@@ -2,40 +2,30 @@
 
 One tiny model (20 users x 30 movies of ``synthetic.make_dataset``) is trained
 with the multinomial loss and a little dropout, and read by every test; a short
-fit with the logistic loss checks that loss, and, run again here, determinism.
-A fit costs about a second, nearly all of it TensorFlow tracing the training
-step, so the first two fits run in the session's training process (conftest.py)
-while this one collects the tests: :func:`save_trained` there, the ``trained``
-and ``logistic`` fixtures here, which load the saved models in safe mode. The evaluation helpers of
+fit with the logistic loss checks that loss (and, run again in another
+process, determinism: test_fresh_process.py). Both are trained once per session
+by conftest's ``implicit`` fixture (:class:`conftest.ImplicitModels`, which
+holds their settings). The evaluation helpers of
 :mod:`reco.evaluate`, :mod:`reco.similar` and :mod:`reco.models` are checked on
 the trained model here, where it is.
 """
 
 from __future__ import annotations
 
-import pickle
 import re
-from pathlib import Path
 
 import keras
 import numpy as np
-import pandas as pd
 import pytest
-from conftest import quietly
-from synthetic import make_dataset
+from conftest import ImplicitModels
 
-from reco import evaluate, train
+from reco import evaluate
 from reco.implicit import build_implicit_mf, fit_implicit, interactions
 from reco.models import embedding_sizes
 from reco.similar import movie_factors
 from reco.split import Split
 
-#: The toy problem is memorised: 32 factors for 30 movies, Adam, 2 users a step.
-CONFIG = train.TrainConfig(batch_size=2, epochs=12, lr=0.02, steps_per_execution=10)
-BUILD = {"n_factors": 32, "dropout": 0.1}
-LOG_EVERY = 5
-#: A few epochs, enough to see a loss fall (the logistic model and the determinism check).
-SHORT = train.TrainConfig(batch_size=2, epochs=3, lr=0.02, steps_per_execution=10)
+BUILD = ImplicitModels.BUILD
 
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:
@@ -43,67 +33,21 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
     return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
 
 
-def train_logistic(data):
-    """Fit a fresh model with the logistic loss after ``set_seed()``; no log."""
-    train.set_seed()
-    model = build_implicit_mf(data.encoder, **BUILD)
-    history, printed = quietly(fit_implicit, model, data.split, config=SHORT, loss="logistic")
-    return model, history, printed
-
-
-def make_data():
-    return make_dataset(n_users=20, n_movies=30)
-
-
-def train_multinomial(data):
-    """Fit a fresh model with the multinomial loss after ``set_seed()``, logging every 5 epochs."""
-    train.set_seed()
-    model = build_implicit_mf(data.encoder, **BUILD)
-    history, printed = quietly(fit_implicit, model, data.split, config=CONFIG, log_every=LOG_EVERY)
-    return model, history, printed
-
-
-def save_trained(folder: Path) -> None:
-    """Train both models and save them in ``folder``: run by the session's training process."""
-    data = make_data()
-    folder.mkdir()
-    record = {}
-    for name, fit in [("multinomial", train_multinomial), ("logistic", train_logistic)]:
-        model, history, printed = fit(data)
-        model.save(folder / f"{name}.keras")
-        record[name] = (history, printed)
-    (folder / "trained.pkl").write_bytes(pickle.dumps(record))
-
-
-def load_trained(folder: Path) -> dict:
-    """``{name: (model, history, printed)}`` from :func:`save_trained`'s folder, in safe mode."""
-    record = pickle.loads((folder / "trained.pkl").read_bytes())
-    return {
-        name: (keras.models.load_model(folder / f"{name}.keras", safe_mode=True), *rest)
-        for name, rest in record.items()
-    }
+@pytest.fixture(scope="module")
+def data(implicit):
+    return implicit.data
 
 
 @pytest.fixture(scope="module")
-def data():
-    return make_data()
-
-
-@pytest.fixture(scope="module")
-def saved(implicit_trained_folder):
-    return load_trained(implicit_trained_folder)
-
-
-@pytest.fixture(scope="module")
-def trained(saved):
+def trained(implicit):
     """``(model, history, printed)``: the module's one multinomial model."""
-    return saved["multinomial"]
+    return implicit.multinomial
 
 
 @pytest.fixture(scope="module")
-def logistic(saved):
+def logistic(implicit):
     """``(model, history, printed)``: a short fit with the logistic loss and no log."""
-    return saved["logistic"]
+    return implicit.logistic
 
 
 @pytest.fixture(scope="module")
@@ -278,11 +222,11 @@ def test_training_ranks_each_users_training_movies_above_the_others(model, data,
         assert scores[rated].min() > scores[~rated].max()
 
 
-def test_the_history_has_one_row_per_epoch_from_1(trained):
+def test_the_history_has_one_row_per_epoch_from_1(trained, implicit):
     history = trained[1]
     assert list(history.columns) == ["loss"]
     assert history.index.name == "epoch"
-    assert history.index.tolist() == list(range(1, CONFIG.epochs + 1))
+    assert history.index.tolist() == list(range(1, implicit.config.epochs + 1))
     assert np.isfinite(history["loss"]).all()
     assert history.attrs["train_seconds"] > 0
 
@@ -308,15 +252,10 @@ def test_the_logistic_loss_trains_too(logistic, data):
     assert float(loss) == pytest.approx(bce.mean(), rel=1e-5)
 
 
-def test_training_is_deterministic_after_set_seed(logistic, data):
-    _, again, _ = train_logistic(data)  # here; the first fit ran in the training process
-    pd.testing.assert_frame_equal(again, logistic[1])
-
-
-def test_a_model_of_another_catalogue_is_a_clear_error(data):
+def test_a_model_of_another_catalogue_is_a_clear_error(data, implicit):
     model = build_implicit_mf(n_users=20, n_movies=31, n_factors=2)
     with pytest.raises(ValueError, match="31 movies"):
-        fit_implicit(model, data.split, config=SHORT)
+        fit_implicit(model, data.split, config=implicit.short)
 
 
 def test_an_unknown_loss_is_a_clear_error(data):

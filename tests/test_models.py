@@ -5,10 +5,11 @@ its weights, permuting a batch permutes the output, one example alone equals
 the same example in a batch (the check that catches the ``tensordot(u, m, 2)``
 bug, shown to fail on :class:`reco.models.BatchSummingRecommenderNet`),
 overfitting a tiny data set, and a save/load round trip in safe mode: the
-models are saved by the process that trained them, then loaded here and in a
-fresh process, and must predict what they predicted before saving. (Identical losses from two seeded runs, the last
-contract, is checked with the training, in test_train.py.) Then the builders'
-checks of their arguments.
+models are saved once trained, then loaded here (and in a fresh process, in
+test_fresh_process.py), and must predict what they predicted before saving.
+(Identical losses from two seeded runs, the last contract, is checked in
+test_train.py and test_fresh_process.py.) Then the builders' checks of their
+arguments.
 
 The trained models come from the session's ``course`` fixture (conftest.py),
 trained once on ratings 1..10; tests that need no training build their own
@@ -205,7 +206,7 @@ def test_the_seed_sets_the_initial_weights():
 
 @pytest.mark.parametrize("name", NAMES)
 def test_save_load_round_trip_in_safe_mode_predicts_exactly_the_same(course, name):
-    # course.models were saved by the process that trained them and loaded here, in safe mode.
+    # course.models were saved once trained and loaded back, in safe mode.
     loaded, trained = course.models[name], course.when_trained[name]
     assert type(loaded).__name__ == trained["class"]
     np.testing.assert_array_equal(
@@ -351,23 +352,3 @@ def test_net_bad_dropout_is_a_clear_error(dropout):
 def test_net_bad_hidden_units_is_a_clear_error(hidden_units):
     with pytest.raises(ValueError, match="hidden_units must be"):
         models.build_net(n_users=5, n_movies=5, hidden_units=hidden_units)
-
-
-# --------------------------------------------------------------------------- a fresh process
-# Last in the module: the session's fresh process loads the saved models while
-# the tests above run.
-
-
-def test_import_reco_and_its_table_modules_loads_no_deep_learning_library(course):
-    heavy = course.loaded_elsewhere()["heavy"]  # asked in the session's fresh process
-    assert heavy == [], (
-        f"import reco, reco.data, reco.split, reco.metrics, reco.explore loaded {heavy}"
-    )
-
-
-def test_saved_models_load_in_a_fresh_process_after_import_reco_models(course):
-    answer = course.loaded_elsewhere()  # see FRESH_COURSE in conftest.py
-    for name, trained in course.when_trained.items():
-        assert answer["classes"][name] == trained["class"]
-        elsewhere = np.asarray(answer["predictions"][name], dtype=np.float32)
-        np.testing.assert_array_equal(elsewhere, trained["predictions"])

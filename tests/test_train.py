@@ -3,20 +3,22 @@
 The trained models come from the session's ``course`` fixture (conftest.py):
 the four course models, trained once with :func:`reco.train.train_model` on
 ratings 1..10, so a rating range that goes missing on its way from
-``train_model`` to the model shows up as numbers off by a factor of two; the
-same fixture's fresh process trains them again, for the determinism test.
+``train_model`` to the model shows up as numbers off by a factor of two
+(test_fresh_process.py trains them again in another process, for the
+determinism test). The JAX test trains in a fresh process of its own.
 Input checks run on untrained models: they fail before anything is compiled.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import json
 import re
 
 import keras
 import numpy as np
 import pytest
-from conftest import ANSWER
+from conftest import run_python
 from synthetic import make_dataset
 
 from reco import models, train
@@ -300,32 +302,12 @@ def test_set_seed_repeats_numpy_and_keras_random_numbers():
     assert draw(7) != draw(8)
 
 
-# --------------------------------------------------------------------------- fresh processes
-# Last in the module: the session's fresh process trains the models again, and
-# JAX trains one, while the tests above run.
+# --------------------------------------------------------------------------- JAX
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_the_same_seed_gives_identical_losses_in_a_fresh_process(course, name):
-    # The second run, in the session's fresh process, goes through build_model and
-    # fit on X, y without validation: the seed alone fixes the losses, and
-    # validation changes nothing in the training.
-    again = course.trained_elsewhere()[name]
-    first = course.histories[name][["loss", "rmse"]]
-    assert again["columns"] == ["loss", "rmse"]
-    assert again["losses"] == first.to_numpy().tolist()
-
-
-def test_fit_without_log_prints_nothing_and_runs_our_callbacks(course):
-    again = course.trained_elsewhere()["v2"]
-    assert again["printed"] == ""
-    assert again["epochs counted"] == course.config.epochs
-
-
-JAX_RUN = f"""
+JAX_RUN = """
 import json
 import keras
-from conftest import ANSWER
 from synthetic import make_dataset
 from reco import train
 data = make_dataset()
@@ -335,25 +317,17 @@ for _ in range(2):
     train.set_seed()
     model, history = train.train_model("net_v2", data.split, data.encoder, config=config, n_factors=4)
     runs.append(history.to_numpy().tolist())
-print({ANSWER!r} + json.dumps({{  # the line that FreshPython.answer reads
+print(json.dumps({
     "backend": keras.backend.backend(),
     "histories": runs,
     "rmse": train.evaluate(model, data.split)["rmse"],
-}}))
+}))
 """
 
 
-@pytest.fixture(scope="module", autouse=True)
-def jax_process(fresh_python):
-    """Train on JAX in a fresh process, if JAX is installed; started first, so it overlaps."""
-    if importlib.util.find_spec("jax") is None:
-        return None
-    return fresh_python(JAX_RUN, env={"KERAS_BACKEND": "jax"})
-
-
 @pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="JAX is not installed")
-def test_a_tiny_model_trains_on_the_jax_backend_with_seeded_identical_losses(jax_process):
-    answer = jax_process.answer()
+def test_a_tiny_model_trains_on_the_jax_backend_with_seeded_identical_losses():
+    answer = json.loads(run_python(JAX_RUN, env={"KERAS_BACKEND": "jax"}).splitlines()[-1])
     assert answer["backend"] == "jax"
     first, second = answer["histories"]
     assert np.isfinite(first).all()
