@@ -1,0 +1,415 @@
+"""Contract tests run over every registered model kind (issue 16; house style habit 7).
+
+Every kind in :func:`reco.kinds.registered` is built small, trained briefly on
+synthetic data, and checked for: output shape and range, one example alone
+equal to the same example in a batch (what keras-io#397's model fails),
+permuted batches giving permuted outputs, a ``.keras`` round trip in safe mode
+in a fresh process, and ``score_users`` ranking movies as the predictions do.
+A kind added later is tested here with no edit to this file.
+
+The other tests: an unknown model gets one clear error; a new kind, declared
+in this file, works with training, evaluation, recommendation and similar
+movies by registering its contract alone; ``recommend`` works with every kind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+from synthetic import make_dataset
+
+from reco import evaluate, kinds, models, recommend, similar, train
+from reco.config import TrainConfig
+from reco.constants import MOVIE_COL, PREDICTION_COL, USER_COL
+
+#: The kinds registered when the tests are collected, in declaration order.
+KIND_NAMES = list(kinds.registered())
+
+CONFIG = TrainConfig(batch_size=64, epochs=2, lr=1e-2)
+N_FACTORS = 4
+REPO = Path(__file__).resolve().parents[1]
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _take(inputs, rows):
+    """Return the examples ``rows`` of a model input (an array or a list of arrays)."""
+    if isinstance(inputs, list):
+        return [np.asarray(a)[rows] for a in inputs]
+    return np.asarray(inputs)[rows]
+
+
+def _n_examples(inputs) -> int:
+    return len(inputs[0] if isinstance(inputs, list) else inputs)
+
+
+def _call(model, inputs) -> np.ndarray:
+    """Call the model in inference mode; return its raw output as a numpy array."""
+    return keras.ops.convert_to_numpy(model(inputs, training=False))
+
+
+def check_alone_equals_batch(model, inputs, n: int = 8) -> None:
+    """Assert that each of the first ``n`` examples predicted alone equals it in the batch."""
+    batch = _call(model, inputs)
+    for i in range(min(n, _n_examples(inputs))):
+        alone = _call(model, _take(inputs, slice(i, i + 1)))
+        np.testing.assert_allclose(
+            alone[0], batch[i], rtol=1e-5, atol=1e-6, err_msg=f"example {i} alone vs in batch"
+        )
+
+
+def _all_pairs(users, n_movies) -> np.ndarray:
+    """Return the ``[user, movie]`` rows of every movie for each user, user-major."""
+    users = np.asarray(users, dtype=np.int32)
+    return np.column_stack(
+        [np.repeat(users, n_movies), np.tile(np.arange(n_movies, dtype=np.int32), len(users))]
+    )
+
+
+def assert_same_order(scores: np.ndarray, predictions: np.ndarray, tol: float = 1e-5) -> None:
+    """Assert that ``scores`` order every pair of movies as ``predictions`` do (beyond ``tol``)."""
+    for user, (s, p) in enumerate(zip(scores, predictions, strict=True)):
+        dp = p[:, None] - p[None, :]
+        ds = s[:, None] - s[None, :]
+        clear = np.abs(dp) > tol
+        assert clear.any(), f"user {user}: all predictions are equal; the model did not train"
+        wrong = clear & (np.sign(ds) != np.sign(dp))
+        assert not wrong.any(), (
+            f"user {user}: score_users orders {int(wrong.sum()) // 2} movie pair(s) unlike "
+            "the predictions"
+        )
+
+
+# --------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def data():
+    """The synthetic data set: about 20 users, 30 movies, a split and its encoder."""
+    return make_dataset()
+
+
+@pytest.fixture(scope="module")
+def trained(data) -> dict:
+    """Kind name -> a tiny model of that kind, trained for two epochs.
+
+    Four batches a model take less time eagerly than tracing the train step
+    (twice: the last batch is smaller), so the fixture trains eagerly; the test
+    of a new kind below trains in graph mode, as the notebooks do.
+    """
+    import tensorflow as tf
+
+    out, eager = {}, tf.config.functions_run_eagerly()
+    tf.config.run_functions_eagerly(True)
+    try:
+        with warnings.catch_warnings():  # "this option does not apply to tf.data functions"
+            warnings.filterwarnings("ignore", "Even though the `tf.config", UserWarning)
+            for name in KIND_NAMES:
+                train.set_seed()
+                model = kinds.get(name).build(
+                    n_users=data.encoder.n_users,
+                    n_movies=data.encoder.n_movies,
+                    n_factors=N_FACTORS,
+                )
+                history = train.fit(model, data.split, config=CONFIG)
+                assert np.isfinite(history["loss"]).all(), name
+                out[name] = model
+    finally:
+        tf.config.run_functions_eagerly(eager)
+    return out
+
+
+@pytest.fixture(params=KIND_NAMES)
+def kind_name(request) -> str:
+    return request.param
+
+
+# --------------------------------------------------------------------------- the contract
+
+
+def test_output_shape_and_range(trained, data, kind_name):
+    """Raw output: one row per example; predictions (n,) inside the kind's rating range."""
+    model, kind = trained[kind_name], kinds.get(kind_name)
+    assert kinds.kind_of(model) is kind
+    n_users, n_movies = kinds.sizes(model)
+    assert (n_users, n_movies) == (data.encoder.n_users, data.encoder.n_movies)
+    inputs, targets = data.split.for_model(model, "test")
+    n = _n_examples(inputs)
+    out = _call(model, inputs)
+    assert out.shape[0] == n == len(targets)
+    assert np.isfinite(out).all()
+    X = _all_pairs(np.arange(n_users), n_movies)
+    if kind.predicts_ratings:
+        assert out.size == n, f"a rating model gives one output per example; got {out.shape}"
+        stars = kinds.predict(model, X)
+        assert stars.shape == (len(X),)
+        assert np.isfinite(stars).all()
+        bounds = kind.rating_range(model)
+        if bounds is not None:
+            lo, hi = bounds
+            assert lo - 1e-5 <= stars.min() and stars.max() <= hi + 1e-5, (stars.min(), bounds)
+    else:
+        assert out.shape == (n, n_movies), "a ranking model scores the whole catalogue"
+        with pytest.raises(ValueError, match="predicts no ratings"):
+            kinds.predict(model, X)
+
+
+def test_one_example_alone_equals_it_in_a_batch(trained, data, kind_name):
+    """Each prediction depends on its own example only (keras-io#397 breaks this)."""
+    model = trained[kind_name]
+    inputs, _ = data.split.for_model(model, "test")
+    assert _n_examples(inputs) >= 4
+    check_alone_equals_batch(model, inputs)
+
+
+def test_batch_summing_model_fails_alone_vs_batch(data):
+    """The deliberately wrong keras-io#397 model fails the check the course's models pass."""
+    train.set_seed()
+    model = models.build_net_v2(
+        n_users=data.encoder.n_users,
+        n_movies=data.encoder.n_movies,
+        n_factors=N_FACTORS,
+        model_cls=models.BatchSummingRecommenderNet,
+    )
+    inputs, _ = data.split.for_model(model, "test")
+    with pytest.raises(AssertionError, match="alone vs in batch"):
+        check_alone_equals_batch(model, inputs)
+
+
+def test_permuting_a_batch_permutes_the_outputs(trained, data, kind_name):
+    model = trained[kind_name]
+    inputs, _ = data.split.for_model(model, "test")
+    perm = np.random.default_rng(0).permutation(_n_examples(inputs))
+    assert (perm != np.arange(len(perm))).any()
+    np.testing.assert_allclose(
+        _call(model, _take(inputs, perm)), _call(model, inputs)[perm], rtol=1e-5, atol=1e-6
+    )
+
+
+def test_score_users_ranks_as_the_predictions(trained, kind_name):
+    """Rating kinds: same order as the predicted stars; ranking kinds: the model's own output."""
+    model, kind = trained[kind_name], kinds.get(kind_name)
+    _, n_movies = kinds.sizes(model)
+    users = np.array([0, 3, 7], dtype=np.int32)
+    scores = kinds.score_users(model, users)
+    assert scores.shape == (len(users), n_movies)
+    if kind.predicts_ratings:
+        predictions = kinds.predict(model, _all_pairs(users, n_movies)).reshape(len(users), -1)
+        assert_same_order(scores, predictions)
+    else:
+        X = _all_pairs(users, 1)  # one row per user: the model takes users
+        logits = _call(model, kind.inputs(model, X))
+        np.testing.assert_allclose(scores, logits, rtol=1e-5, atol=1e-5)
+
+
+#: Run in a fresh process: only ``import reco.models``, then load every file in safe mode.
+FRESH = """
+import json, sys
+import numpy as np
+import reco.models
+import keras
+from reco import kinds
+
+job = json.loads(sys.argv[1])
+implicit_before = "reco.implicit" in sys.modules
+answer = {}
+for name, item in job.items():
+    model = keras.models.load_model(item["path"], safe_mode=True)
+    arrays = [np.load(f) for f in item["inputs"]]
+    x = arrays if item["is_list"] else arrays[0]
+    out = keras.ops.convert_to_numpy(model(x, training=False))
+    answer[name] = {"name": model.name, "kind": kinds.kind_of(model).name, "out": out.tolist()}
+answer["__implicit_imported_before_lookup__"] = implicit_before
+print(json.dumps(answer))
+"""
+
+
+def test_keras_round_trip_in_a_fresh_process(trained, data, tmp_path):
+    """Every kind's trained model saves to .keras and loads in safe mode after ``import reco.models``."""
+    job, before = {}, {}
+    for name, model in trained.items():
+        inputs, _ = data.split.for_model(model, "test")
+        arrays = inputs if isinstance(inputs, list) else [inputs]
+        files = []
+        for j, a in enumerate(arrays):
+            files.append(str(tmp_path / f"{name}_input{j}.npy"))
+            np.save(files[-1], np.asarray(a))
+        path = tmp_path / f"{name}.keras"
+        model.save(path)
+        job[name] = {"path": str(path), "inputs": files, "is_list": isinstance(inputs, list)}
+        before[name] = _call(model, inputs)
+    env = {
+        **os.environ,
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", FRESH, json.dumps(job)],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env=env,
+        cwd=REPO,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    answer = json.loads(done.stdout.strip().splitlines()[-1])
+    for name, model in trained.items():
+        got = answer[name]
+        assert got["name"] == model.name
+        assert got["kind"] == kinds.kind_of(model).name == name
+        np.testing.assert_allclose(
+            np.asarray(got["out"], dtype=np.float32), before[name], rtol=1e-6, atol=1e-7
+        )
+    if "implicit_mf" in trained:  # found by the lazy look-up, not by an import of reco.implicit
+        assert answer["__implicit_imported_before_lookup__"] is False
+
+
+# --------------------------------------------------------------------------- unknown and new kinds
+
+
+def _functional(name: str) -> keras.Model:
+    users = keras.Input(shape=(1,), dtype="int32", name="u")
+    movies = keras.Input(shape=(1,), dtype="int32", name="m")
+    p = keras.layers.Flatten()(keras.layers.Embedding(5, 2, name="P")(users))
+    q = keras.layers.Flatten()(keras.layers.Embedding(5, 2, name="Q")(movies))
+    return keras.Model([users, movies], keras.layers.Dot(axes=1)([p, q]), name=name)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [lambda: keras.Sequential(name="foo"), lambda: _functional("foo")],
+    ids=["sequential", "functional"],
+)
+def test_unknown_model_gets_one_clear_error(data, make):
+    model = make()
+    message = r"no model kind is registered as 'foo'.*reco\.kinds\.register"
+    with pytest.raises(ValueError, match=message):
+        kinds.kind_of(model)
+    with pytest.raises(ValueError, match=message):
+        train.fit(model, data.split, config=CONFIG)
+    with pytest.raises(ValueError, match=message):
+        evaluate.top_k(model, data.split)
+
+
+def build_biased_mf(encoder=None, *, n_users=None, n_movies=None, n_factors=4):
+    """Biased matrix factorisation, unbounded stars, with layer names the course never uses."""
+    n_users, n_movies, n_factors = models.architecture(encoder, n_users, n_movies, n_factors)
+    who = keras.Input(shape=(1,), dtype="int32", name="who")
+    what = keras.Input(shape=(1,), dtype="int32", name="what")
+    flat = keras.layers.Flatten
+    p = flat()(keras.layers.Embedding(n_users, n_factors, name="P")(who))
+    q = flat()(keras.layers.Embedding(n_movies, n_factors, name="Q")(what))
+    bu = flat()(keras.layers.Embedding(n_users, 1, name="b_user")(who))
+    bm = flat()(keras.layers.Embedding(n_movies, 1, name="b_movie")(what))
+    out = keras.layers.Add()([keras.layers.Dot(axes=1)([p, q]), bu, bm])
+    return keras.Model([who, what], out, name=BiasedMFKind.name)
+
+
+def _weights(model, layer) -> np.ndarray:
+    return np.asarray(keras.ops.convert_to_numpy(model.get_layer(layer).embeddings))
+
+
+class BiasedMFKind(kinds.ModelKind):
+    """The one contract a new kind needs: nothing else in reco is edited."""
+
+    name = "biased_mf"
+    label = "biased MF"
+
+    def build(self, encoder=None, **kwargs):
+        return build_biased_mf(encoder, **kwargs)
+
+    def sizes(self, model):
+        return int(model.get_layer("P").input_dim), int(model.get_layer("Q").input_dim)
+
+    def inputs(self, model, X, context=None):
+        X = kinds.check_rows(X, *self.sizes(model))
+        return [X[:, 0], X[:, 1]]
+
+    def score_users(self, model, users, context=None):
+        P, Q = _weights(model, "P")[users], _weights(model, "Q")
+        return P @ Q.T + _weights(model, "b_user")[users] + _weights(model, "b_movie").T
+
+    def movie_factors(self, model):
+        return _weights(model, "Q")
+
+    def movie_bias(self, model):
+        return _weights(model, "b_movie").reshape(-1)
+
+
+@pytest.fixture
+def biased_mf():
+    """Register :class:`BiasedMFKind` for one test; remove it afterwards (no public unregister)."""
+    assert BiasedMFKind.name not in kinds.registered()
+    kinds.register(BiasedMFKind)
+    try:
+        yield kinds.get(BiasedMFKind.name)
+    finally:
+        kinds._REGISTRY.pop(BiasedMFKind.name, None)
+
+
+def test_a_new_kind_needs_only_its_contract(biased_mf, trained, data):
+    enc, split = data.encoder, data.split
+    train.set_seed()
+    model = biased_mf.build(enc, n_factors=N_FACTORS)
+    assert kinds.kind_of(model) is biased_mf
+    history = train.fit(model, split, config=CONFIG)
+    assert list(history.index) == [1, 2] and np.isfinite(history["loss"]).all()
+
+    recs = evaluate.top_k(model, split, k=5)
+    first = recs[recs["user"] == recs["user"].iloc[0]]
+    assert len(first) == 5 and list(first["rank"]) == [1, 2, 3, 4, 5]
+    assert (np.diff(first["score"].to_numpy()) <= 0).all()
+
+    table = evaluate.compare({"biased": model, "v2": trained["v2"]}, split, k=5)
+    assert list(table.index) == ["biased", "v2"]
+    assert np.isfinite(table.loc["biased", ["rmse", "mae", "ndcg"]].astype(float)).all()
+
+    user_id = int(data.ratings[USER_COL].iloc[0])
+    listed = recommend.recommend(model, enc, data.ratings, data.movies, user_id, k=5)
+    assert len(listed) == 5
+    seen = data.ratings.loc[data.ratings[USER_COL] == user_id, MOVIE_COL]
+    assert not listed[MOVIE_COL].isin(seen).any()
+    rows = np.column_stack(
+        [
+            np.full(5, enc.encode_users([user_id])[0]),
+            enc.encode_movies(listed[MOVIE_COL].to_numpy()),
+        ]
+    )
+    np.testing.assert_allclose(listed[PREDICTION_COL], kinds.predict(model, rows), rtol=1e-6)
+
+    movie_id = int(enc.movies.classes_[0])
+    near = similar.similar_movies(model, enc, data.movies, movie_id, k=4)
+    assert len(near) == 4 and movie_id not in set(near[MOVIE_COL])
+    Q = biased_mf.movie_factors(model)
+    Q = Q / np.linalg.norm(Q, axis=1, keepdims=True)
+    expected = np.sort(Q @ Q[0])[::-1][1:5]  # cosine to movie 0, itself left out
+    np.testing.assert_allclose(near["similarity"], expected, rtol=1e-5)
+
+
+def test_recommend_works_with_every_kind(trained, data, kind_name):
+    model, kind = trained[kind_name], kinds.get(kind_name)
+    enc = data.encoder
+    user_id = int(data.ratings[USER_COL].iloc[-1])
+    listed = recommend.recommend(model, enc, data.ratings, data.movies, user_id, k=5)
+    assert len(listed) == 5 and list(listed.index) == [1, 2, 3, 4, 5]
+    seen = data.ratings.loc[data.ratings[USER_COL] == user_id, MOVIE_COL]
+    assert not listed[MOVIE_COL].isin(seen).any()
+    user = int(enc.encode_users([user_id])[0])
+    movie_idx = enc.encode_movies(listed[MOVIE_COL].to_numpy())
+    scores = kinds.score_users(model, [user])[0][movie_idx]
+    assert (np.diff(scores) <= 1e-6).all(), "listed best first by the contract's score"
+    if kind.predicts_ratings:
+        rows = np.column_stack([np.full(len(movie_idx), user), movie_idx])
+        expected = kinds.predict(model, rows)
+    else:
+        expected = scores
+    np.testing.assert_allclose(listed[PREDICTION_COL], expected, rtol=1e-6)
