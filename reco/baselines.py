@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from reco._checks import positive_int
 from reco.constants import MAX_MODEL_BYTES, SEED
 from reco.split import Split, index_sizes
 
@@ -250,8 +251,7 @@ class BiasBaseline(Baseline):
         """Fit the global mean and the biases on the training part; return ``self``."""
         if not (float(self.reg_user) >= 0 and float(self.reg_movie) >= 0):
             raise ValueError("reg_user and reg_movie must be zero or positive.")
-        if isinstance(self.n_epochs, bool) or int(self.n_epochs) < 1:
-            raise ValueError(f"n_epochs must be a positive integer; got {self.n_epochs!r}.")
+        positive_int(self.n_epochs, "n_epochs", "for example n_epochs=10")
         self.n_users_, self.n_movies_ = _catalogue(split)
         users, movies = split.X_train[:, 0], split.X_train[:, 1]
         y = np.asarray(split.y_train, dtype=np.float64)
