@@ -172,12 +172,11 @@ class ImplicitKind(kinds.ModelKind):
 
     def examples(self, model, part):
         n_users, n_movies = self.sizes(model)
-        if (part.n_movies is not None and part.n_movies != n_movies) or (
-            len(part.X) and part.X[:, 0].max() >= n_users
-        ):
+        top_user = int(part.X[:, 0].max()) if len(part.X) else -1
+        if (part.n_movies is not None and part.n_movies != n_movies) or top_user >= n_users:
             raise ValueError(
                 f"the model was built for {n_users} users and {n_movies} movies, but the split "
-                f"has {part.n_movies} movies and user indices up to {part.X[:, 0].max()}. Fix: "
+                f"has {part.n_movies} movies and user indices up to {top_user}. Fix: "
                 "build the model with the encoder of this split, e.g. build_implicit_mf(encoder)."
             )
         return _multi_hot(kinds.check_rows(part.X, n_users, n_movies), n_movies)

@@ -66,6 +66,7 @@ __all__ = [
     "register",
     "registered",
     "score_users",
+    "unregister",
     "sizes",
 ]
 
@@ -200,6 +201,16 @@ def register(kind: type[ModelKind]) -> type[ModelKind]:
         )
     _REGISTRY[kind.name] = kind()
     return kind
+
+
+def unregister(name: str) -> None:
+    """Remove the kind registered as ``name`` (a kind a notebook or a test declared).
+
+    Raises:
+        ValueError: no kind is registered as ``name``.
+    """
+    if _REGISTRY.pop(name, None) is None:
+        raise ValueError(f"no model kind is registered as {name!r}; nothing to remove.")
 
 
 def registered() -> dict[str, ModelKind]:

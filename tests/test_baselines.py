@@ -292,7 +292,7 @@ def test_movies_and_users_without_training_ratings_get_zero_bias():
     [
         ({"reg_user": -1.0}, "zero or positive"),
         ({"reg_movie": -0.1}, "zero or positive"),
-        ({"n_epochs": 0}, "n_epochs must be a positive integer"),
+        ({"n_epochs": 0}, "n_epochs must be at least 1"),
         ({"n_epochs": True}, "n_epochs must be a positive integer"),
     ],
 )

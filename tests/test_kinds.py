@@ -353,7 +353,7 @@ def biased_mf():
     try:
         yield kinds.get(BiasedMFKind.name)
     finally:
-        kinds._REGISTRY.pop(BiasedMFKind.name, None)
+        kinds.unregister(BiasedMFKind.name)
 
 
 def test_a_new_kind_needs_only_its_contract(biased_mf, trained, data):
