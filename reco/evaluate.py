@@ -440,7 +440,12 @@ def metrics_by_activity(
 
 
 def compare(
-    models: Mapping[str, object], split: Split, k: int = DEFAULT_K, part: str = "test"
+    models: Mapping[str, object],
+    split: Split,
+    k: int = DEFAULT_K,
+    part: str = "test",
+    *,
+    context=None,
 ) -> pd.DataFrame:
     """Compare models and baselines on ratings and on lists: one row per model.
 
@@ -449,6 +454,8 @@ def compare(
         split: the split they were trained on.
         k: list length.
         part: ``"test"`` or ``"val"``.
+        context: the scoring context of the lists, for kinds that take one (see
+            :func:`top_k`); ratings are predicted with each rating's own context.
 
     Returns:
         a DataFrame indexed by model name with the columns ``rmse`` and ``mae``
@@ -459,13 +466,13 @@ def compare(
     from reco.metrics import rmse_mae
 
     _check_part(split, part)
-    X, y = split.part(part)
+    rated = split.part_of(part)
     rows = {}
     for name, model in models.items():
         row = {"rmse": np.nan, "mae": np.nan}
-        if kinds.predicts_ratings(model):
-            row.update(rmse_mae(y, kinds.predict(model, X)))
-        recs = top_k(model, split, k=k, part=part)
+        if kinds.predicts_ratings(model):  # with the part's context, for kinds that take one
+            row.update(rmse_mae(rated.y, kinds.predict(model, rated.X, rated.context)))
+        recs = top_k(model, split, k=k, part=part, context=context)
         scores = ranking_metrics(recs, split, k=k, part=part)
         users = scores.pop("users")
         row.update(scores)

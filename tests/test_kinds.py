@@ -413,3 +413,100 @@ def test_recommend_works_with_every_kind(trained, data, kind_name):
     else:
         expected = scores
     np.testing.assert_allclose(listed[PREDICTION_COL], expected, rtol=1e-6)
+
+
+# --------------------------------------------------------------- a kind that asks for context
+
+SECONDS_PER_YEAR = 365.25 * 24 * 3600
+
+
+def build_dated_mf(encoder=None, *, n_users=None, n_movies=None, n_factors=4):
+    """A dot product plus a learned trend in the year of the rating (a kind with context)."""
+    n_users, n_movies, n_factors = models.architecture(encoder, n_users, n_movies, n_factors)
+    users = keras.Input(shape=(1,), dtype="int32", name="users")
+    movies = keras.Input(shape=(1,), dtype="int32", name="movies")
+    years = keras.Input(shape=(1,), dtype="float32", name="years")
+    u = keras.layers.Flatten()(keras.layers.Embedding(n_users, n_factors, name="u")(users))
+    m = keras.layers.Flatten()(keras.layers.Embedding(n_movies, n_factors, name="m")(movies))
+    dot = keras.layers.Dot(axes=1)([u, m])
+    trend = keras.layers.Dense(1, name="trend")(years)
+    return keras.Model([users, movies, years], keras.layers.Add()([dot, trend]), name="dated_mf")
+
+
+def _years(timestamps) -> np.ndarray:
+    """Years since 2000 of Unix timestamps, float32 (the model's third input)."""
+    return (np.asarray(timestamps, dtype=np.float64) / SECONDS_PER_YEAR - 30).astype(np.float32)
+
+
+class DatedMFKind(kinds.ModelKind):
+    name = "dated_mf"
+    label = "dated MF"
+    context = ("timestamp",)  # each rating's time; a reference time when scoring
+
+    def build(self, encoder=None, **kwargs):
+        return build_dated_mf(encoder, **kwargs)
+
+    def sizes(self, model):
+        return model.get_layer("u").input_dim, model.get_layer("m").input_dim
+
+    def inputs(self, model, X, context=None):
+        X = kinds.check_rows(X, *self.sizes(model))
+        return [X[:, 0], X[:, 1], _years(context["timestamp"])]
+
+    def score_users(self, model, users, context=None):
+        U, M = _weights(model, "u")[users], _weights(model, "m")
+        kernel, bias = (keras.ops.convert_to_numpy(w) for w in model.get_layer("trend").weights)
+        trend = float(_years([context["timestamp"]])[0] * kernel[0, 0] + bias[0])
+        return U @ M.T + trend
+
+    def movie_factors(self, model):
+        return _weights(model, "m")
+
+
+@pytest.fixture
+def dated_mf():
+    kinds.register(DatedMFKind)
+    yield kinds.get(DatedMFKind.name)
+    kinds.unregister(DatedMFKind.name)
+
+
+def test_a_kind_that_asks_for_the_timestamp_gets_it_from_the_split(dated_mf, trained, data):
+    split = data.split
+    assert set(split.context["train"]) == {"timestamp"}  # the splits carry it by default
+    train.set_seed()
+    model = dated_mf.build(data.encoder, n_factors=N_FACTORS)
+    inputs, targets = split.for_model(model, "val")
+    np.testing.assert_array_equal(inputs[2], _years(split.context["val"]["timestamp"]))
+    history = train.fit(model, split, config=CONFIG, validation="val")
+    assert np.isfinite(history["val_loss"]).all()
+
+    # Ratings are predicted at their own time; the table compares it with a kind that ignores it.
+    X, y = split.part("test")
+    at_their_time = kinds.predict(model, X, split.context["test"])
+    now = float(split.context["test"]["timestamp"].max())
+    table = evaluate.compare(
+        {"dated": model, "v2": trained["v2"]}, split, k=5, context={"timestamp": now}
+    )
+    expected = float(np.sqrt(np.mean((at_their_time - y) ** 2)))
+    assert table.loc["dated", "rmse"] == pytest.approx(expected, rel=1e-5)
+    assert train.rating_metrics(model, split)["rmse"] == pytest.approx(expected, rel=1e-5)
+
+    # Every movie is scored at a reference time, exactly as a rating made then is predicted.
+    users = np.unique(X[:, 0])[:3]
+    scores = evaluate.score_users(model, users, context={"timestamp": now})
+    pairs = _all_pairs(users, data.encoder.n_movies)
+    at_now = kinds.predict(model, pairs, {"timestamp": np.full(len(pairs), now)})
+    np.testing.assert_allclose(scores.reshape(-1), at_now, rtol=1e-5, atol=1e-6)
+    recs = evaluate.top_k(model, split, k=3, context={"timestamp": now})
+    assert len(recs) == 3 * len(np.unique(split.X_train[:, 0]))
+
+
+def test_a_split_without_the_context_a_kind_needs_is_a_clear_error(dated_mf, data):
+    from reco.split import train_val_test_split
+
+    bare = train_val_test_split(data.encoded, context=())  # carries no timestamp
+    assert bare.context == {}
+    model = dated_mf.build(data.encoder, n_factors=N_FACTORS)
+    with pytest.raises(ValueError, match=r"needs the per-rating context \['timestamp'\].*Fix"):
+        train.fit(model, bare, config=CONFIG)
+    np.testing.assert_array_equal(bare.X_test, data.split.X_test)  # context never moves rows
