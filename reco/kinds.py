@@ -133,9 +133,12 @@ class ModelKind:
             f"kind {self.name!r} takes no [user, movie] rows. Fix: use its examples()."
         )
 
-    def targets(self, model, y) -> np.ndarray:
-        """Return ratings in stars as the model's training targets (checked against its range)."""
-        return check_ratings(y, self.rating_range(model))
+    def targets(self, model, y, what: str = "y") -> np.ndarray:
+        """Return ratings in stars as the model's training targets (checked against its range).
+
+        ``what`` names the ratings in an error message (``"the val ratings"``).
+        """
+        return check_ratings(y, self.rating_range(model), what=what)
 
     def examples(self, model, part) -> tuple[object, np.ndarray]:
         """Return ``(inputs, targets)`` for training on, or evaluating, a split part.
@@ -145,7 +148,8 @@ class ModelKind:
             part: a :class:`reco.split.Part` (``split.part_of(name)``).
         """
         context = part.context_for(self.context, self.name)
-        return self.inputs(model, part.X, context), self.targets(model, part.y)
+        what = "y" if part.name == "train" else f"the {part.name} ratings"
+        return self.inputs(model, part.X, context), self.targets(model, part.y, what)
 
     # ------------------------------------------------------------------ outputs
 

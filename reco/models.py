@@ -743,9 +743,9 @@ class NetV2Kind(_RatingKind):
     def rating_range(self, model):
         return float(model.min_rating), float(model.max_rating)
 
-    def targets(self, model, y):
+    def targets(self, model, y, what="y"):
         lo, hi = self.rating_range(model)
-        return normalize_ratings(super().targets(model, y), min_rating=lo, max_rating=hi)
+        return normalize_ratings(super().targets(model, y, what), min_rating=lo, max_rating=hi)
 
     def to_stars(self, model, output):
         lo, hi = self.rating_range(model)

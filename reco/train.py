@@ -179,7 +179,7 @@ def _part(data, y, name: str) -> Part:
         return data.part_of(name)
     if y is None:
         raise ValueError("y is missing: pass fit(model, X, y) or fit(model, split).")
-    X = kinds.check_rows(data)
+    X = np.asarray(data)  # its shape, dtype and range are checked by the model's kind
     return Part(name, X, kinds.check_ratings(y, None, len(X)), {})
 
 

@@ -67,7 +67,7 @@ class CourseModels:
         config: the :class:`reco.train.TrainConfig` of every fit.
         models: by model name, the trained model, saved and loaded back in safe mode.
         histories, printed: by model name, what :func:`reco.train.train_model`
-            returned and printed, with ``log=True``; V2 and RecommenderNetV2
+            returned and printed, with ``log_every=1``; V2 and RecommenderNetV2
             with validation on the validation part, named (``"val"``) for V2,
             as ``(X_val, y_val)`` for RecommenderNetV2 (validation costs a
             second trace, so V1 and RecommenderNet go without).
@@ -107,7 +107,7 @@ class CourseModels:
 
         s = self.data.split
         for name in train.MODEL_NAMES:
-            validation = {"v2": "val", "net_v2": (s.X_val, s.y_val)}.get(name)
+            validation = {"v2": "val", "recommender_net_v2": (s.X_val, s.y_val)}.get(name)
             train.set_seed()
             (model, history), printed = quietly(
                 train.train_model,
@@ -116,7 +116,7 @@ class CourseModels:
                 self.data.encoder,
                 config=self.config,
                 validation=validation,
-                log=True,
+                log_every=1,
                 **self.builder_kwargs(name),
             )
             self.models[name], self.histories[name], self.printed[name] = model, history, printed
@@ -125,7 +125,7 @@ class CourseModels:
         """Save each trained model as a ``.keras`` file, then use it as loaded back in safe mode."""
         import keras
 
-        from reco import models, train
+        from reco import kinds, models, train
 
         for name, model in self.models.items():
             self.saved[name] = folder / f"{name}.keras"
@@ -134,7 +134,7 @@ class CourseModels:
                 "class": type(model).__name__,
                 "predictions": train.predict_ratings(model, self.data.X),
                 "rating_range": models.rating_range(model),
-                "embedding_sizes": models.embedding_sizes(model),
+                "embedding_sizes": kinds.sizes(model),
                 "steps": int(keras.ops.convert_to_numpy(model.optimizer.iterations)),
             }
             self.models[name] = keras.models.load_model(self.saved[name], safe_mode=True)
@@ -145,7 +145,7 @@ class CourseModels:
         kwargs = {"n_factors": 8, "l2": 0.0}
         if name != "v1":  # V1 is unbounded: it has no rating range
             kwargs |= {"min_rating": 1, "max_rating": 10}
-        if name == "net":
+        if name == "recommender_net":
             kwargs["dropout"] = (0, 0)
         return kwargs
 
@@ -222,25 +222,25 @@ class ImplicitModels:
     def train_multinomial(self):
         """Fit a fresh model with the multinomial loss after ``set_seed()``, logging every 5 epochs."""
         from reco import train
-        from reco.implicit import build_implicit_mf, fit_implicit
+        from reco.implicit import build_implicit_mf
+        from reco.train import fit
 
         train.set_seed()
         model = build_implicit_mf(self.data.encoder, **self.BUILD)
         history, printed = quietly(
-            fit_implicit, model, self.data.split, config=self.config, log_every=self.LOG_EVERY
+            fit, model, self.data.split, config=self.config, log_every=self.LOG_EVERY
         )
         return model, history, printed
 
     def train_logistic(self):
         """Fit a fresh model with the logistic loss after ``set_seed()``; no log."""
         from reco import train
-        from reco.implicit import build_implicit_mf, fit_implicit
+        from reco.implicit import build_implicit_mf
+        from reco.train import fit
 
         train.set_seed()
         model = build_implicit_mf(self.data.encoder, **self.BUILD)
-        history, printed = quietly(
-            fit_implicit, model, self.data.split, config=self.short, loss="logistic"
-        )
+        history, printed = quietly(fit, model, self.data.split, config=self.short, loss="logistic")
         return model, history, printed
 
 

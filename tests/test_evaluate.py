@@ -604,7 +604,7 @@ def test_compare_gives_one_row_per_model_with_ratings_and_list_metrics(course_sp
     assert table.loc["damped mean", "rmse"] == pytest.approx(
         rmse_mae(split.y_test, damped.predict(split.X_test))["rmse"]
     )
-    assert table.loc["v2", "rmse"] == pytest.approx(train.evaluate(v2, split)["rmse"])
+    assert table.loc["v2", "rmse"] == pytest.approx(train.rating_metrics(v2, split)["rmse"])
     recs = evaluate.top_k(v2, split, k=5)
     expected = evaluate.ranking_metrics(recs, split, k=5)
     for name in evaluate.METRICS:
@@ -614,7 +614,9 @@ def test_compare_gives_one_row_per_model_with_ratings_and_list_metrics(course_sp
     )
     assert (table["users"] == expected["users"]).all()
     val = evaluate.compare({"v2": v2}, split, k=5, part="val")
-    assert val.loc["v2", "rmse"] == pytest.approx(train.evaluate(v2, split, part="val")["rmse"])
+    assert val.loc["v2", "rmse"] == pytest.approx(
+        train.rating_metrics(v2, split, part="val")["rmse"]
+    )
 
 
 def test_plot_comparison_draws_one_bar_per_model_and_metric(course_split_and_v2):

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from synthetic import make_ratings
 
-from reco import explore
+from reco import explore, metrics
 
 
 @pytest.fixture
@@ -136,17 +136,17 @@ def test_format_summary_formats_each_field(ratings):
 def test_unseen_mask_flags_movies_and_users_missing_from_training():
     X_train = np.array([[0, 10], [1, 11], [0, 12]])
     X = np.array([[0, 10], [2, 13], [1, 12], [3, 14]])
-    assert explore.unseen_mask(X, X_train).tolist() == [False, True, False, True]
-    assert explore.unseen_mask(X, X_train, column=0).tolist() == [False, True, False, True]
-    assert explore.unseen_mask(X[:0], X_train).shape == (0,)
+    assert metrics.unseen_mask(X, X_train).tolist() == [False, True, False, True]
+    assert metrics.unseen_mask(X, X_train, column=0).tolist() == [False, True, False, True]
+    assert metrics.unseen_mask(X[:0], X_train).shape == (0,)
     with pytest.raises(ValueError, match=r"shape \(n, 2\)"):
-        explore.unseen_mask(X[:, 0], X_train)
+        metrics.unseen_mask(X[:, 0], X_train)
 
 
 def test_out_of_range_keeps_the_ends_of_the_scale():
     pred = np.array([0.0, 0.49, 0.5, 3.0, 5.0, 5.01])
-    assert explore.out_of_range(pred).tolist() == [True, True, False, False, False, True]
-    assert explore.out_of_range(pred, min_rating=1, max_rating=10).sum() == 3
+    assert metrics.out_of_range(pred).tolist() == [True, True, False, False, False, True]
+    assert metrics.out_of_range(pred, min_rating=1, max_rating=10).sum() == 3
 
 
 def test_summary_of_the_synthetic_data_matches_pandas():
@@ -184,17 +184,17 @@ def test_movie_stats_warns_about_movies_missing_from_the_movies_table(ratings, m
 
 def test_bias_in_stars_follows_the_scaled_sigmoid():
     # at 2.75 stars (x = 0) the scaled sigmoid's slope is 4.5 / 4: small biases x 1.125
-    assert explore.bias_in_stars(0.0, 2.75) == pytest.approx(0.0)
-    assert explore.bias_in_stars(1e-4, 2.75) == pytest.approx(1.125e-4, rel=1e-3)
+    assert metrics.bias_in_stars(0.0, 2.75) == pytest.approx(0.0)
+    assert metrics.bias_in_stars(1e-4, 2.75) == pytest.approx(1.125e-4, rel=1e-3)
     # a bias of log(2) from x = 0: sigmoid 2/3, 0.5 + 4.5 * 2/3 = 3.5 stars
-    assert explore.bias_in_stars(np.log(2), 2.75) == pytest.approx(0.75)
+    assert metrics.bias_in_stars(np.log(2), 2.75) == pytest.approx(0.75)
     # the same bias is worth less near the top of the scale, and never crosses it
-    assert explore.bias_in_stars(1.0, 4.5) < explore.bias_in_stars(1.0, 3.5)
-    assert 4.5 + explore.bias_in_stars(100.0, 4.5) <= 5.0
-    series = explore.bias_in_stars(pd.Series([-1.0, 1.0]), 3.5)
+    assert metrics.bias_in_stars(1.0, 4.5) < metrics.bias_in_stars(1.0, 3.5)
+    assert 4.5 + metrics.bias_in_stars(100.0, 4.5) <= 5.0
+    series = metrics.bias_in_stars(pd.Series([-1.0, 1.0]), 3.5)
     assert isinstance(series, pd.Series) and series.iloc[0] < 0 < series.iloc[1]
     with pytest.raises(ValueError, match="strictly between"):
-        explore.bias_in_stars(0.5, 5.0)
+        metrics.bias_in_stars(0.5, 5.0)
 
 
 def test_list_overlap_counts_shared_movies_for_every_pair():
@@ -226,8 +226,6 @@ def test_list_overlap_counts_a_repeated_movie_once_and_takes_other_columns():
 
 
 def test_the_yardsticks_moved_to_metrics_still_work_from_explore_with_a_warning():
-    from reco import metrics
-
     for name in ("out_of_range", "bias_in_stars", "unseen_mask"):
         with pytest.warns(DeprecationWarning, match=f"use reco.metrics.{name}"):
             assert getattr(explore, name) is getattr(metrics, name)

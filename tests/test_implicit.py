@@ -19,9 +19,8 @@ import numpy as np
 import pytest
 from conftest import ImplicitModels
 
-from reco import evaluate
-from reco.implicit import build_implicit_mf, fit_implicit, interactions
-from reco.models import embedding_sizes
+from reco import evaluate, kinds, train
+from reco.implicit import build_implicit_mf, interactions
 from reco.similar import movie_factors
 from reco.split import Split
 
@@ -103,9 +102,9 @@ def test_one_user_alone_equals_the_same_user_in_a_batch_and_batches_do_not_mix(m
 
 def test_the_sizes_come_from_the_encoder_or_from_n_users_and_n_movies(data):
     from_encoder = build_implicit_mf(data.encoder, n_factors=4)
-    assert embedding_sizes(from_encoder) == (data.encoder.n_users, data.encoder.n_movies)
+    assert kinds.sizes(from_encoder) == (data.encoder.n_users, data.encoder.n_movies)
     by_hand = build_implicit_mf(n_users=3, n_movies=7, n_factors=5)
-    assert embedding_sizes(by_hand) == (3, 7)
+    assert kinds.sizes(by_hand) == (3, 7)
     assert by_hand.get_layer("movie_scores").kernel.shape == (5, 7)
     assert logits_of(by_hand, [2]).shape == (1, 7)
 
@@ -146,7 +145,7 @@ def test_the_trained_model_saves_and_loads_in_safe_mode(model, tmp_path):
     loaded = keras.models.load_model(path, safe_mode=True)
     users = np.arange(20, dtype=np.int32)
     np.testing.assert_array_equal(logits_of(loaded, users), logits_of(model, users))
-    assert embedding_sizes(loaded) == embedding_sizes(model)
+    assert kinds.sizes(loaded) == kinds.sizes(model)
     assert loaded.get_layer("dropout").rate == pytest.approx(BUILD["dropout"])
 
 
@@ -255,13 +254,16 @@ def test_the_logistic_loss_trains_too(logistic, data):
 def test_a_model_of_another_catalogue_is_a_clear_error(data, implicit):
     model = build_implicit_mf(n_users=20, n_movies=31, n_factors=2)
     with pytest.raises(ValueError, match="31 movies"):
-        fit_implicit(model, data.split, config=implicit.short)
+        train.fit(model, data.split, config=implicit.short)
 
 
 def test_an_unknown_loss_is_a_clear_error(data):
     model = build_implicit_mf(n_users=20, n_movies=30, n_factors=2)
-    with pytest.raises(ValueError, match=r"loss must be one of \('multinomial', 'logistic'\)"):
-        fit_implicit(model, data.split, loss="bpr")
+    with pytest.raises(
+        ValueError,
+        match=r"'implicit_mf' model trains with the loss \['logistic', 'multinomial'\]; got 'bpr'",
+    ):
+        train.fit(model, data.split, loss="bpr")
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -306,4 +308,4 @@ def test_the_movie_factors_are_the_dense_kernel_transposed(model):
 
 
 def test_embedding_sizes_are_the_users_and_the_logits(model):
-    assert embedding_sizes(model) == (20, 30)
+    assert kinds.sizes(model) == (20, 30)

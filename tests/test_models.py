@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 from synthetic import make_dataset
 
-from reco import models, train
+from reco import kinds, models, train
 from reco.constants import MAX_RATING, MIN_RATING
 
 NAMES = train.MODEL_NAMES
@@ -32,8 +32,8 @@ DATA = make_dataset()  # for untrained models: 20 users, 30 movies, ratings 0.5.
 BUILDERS = {
     "v1": models.build_v1,
     "v2": models.build_v2,
-    "net": models.build_net,
-    "net_v2": models.build_net_v2,
+    "recommender_net": models.build_net,
+    "recommender_net_v2": models.build_net_v2,
 }
 
 
@@ -74,7 +74,7 @@ def test_output_is_float32_of_shape_batch_by_one(course, name, n):
     assert out.dtype == np.float32
 
 
-@pytest.mark.parametrize("name", ["v2", "net"])
+@pytest.mark.parametrize("name", ["v2", "recommender_net"])
 def test_scaled_outputs_stay_in_the_rating_range_even_when_saturated(name):
     model = BUILDERS[name](DATA.encoder, n_factors=N_FACTORS, min_rating=1, max_rating=10)
     assert models.rating_range(model) == (1.0, 10.0)
@@ -122,7 +122,7 @@ def test_v2_output_is_the_scaled_sigmoid_of_dot_plus_biases(course):
 
 
 def test_net_v2_output_is_the_sigmoid_of_the_per_example_dot_plus_biases(course):
-    model, X = course.models["net_v2"], rows()
+    model, X = course.models["recommender_net_v2"], rows()
     np.testing.assert_allclose(
         raw(model, X), sigmoid(dot_plus_biases(model, X)), rtol=1e-5, atol=1e-6
     )
@@ -184,8 +184,8 @@ def test_alone_versus_batch_check_catches_the_tensordot_bug():
 def test_each_model_overfits_the_tiny_data_set(course, name):
     X, y = course.data.split.X_train, course.data.split.y_train
     mean_rating_rmse = float(y.std())  # about 2.9 on these random ratings 1..10
-    before = train.evaluate(course.build(name), X, y)["rmse"]  # its untrained state
-    after = train.evaluate(course.models[name], X, y)["rmse"]
+    before = train.rating_metrics(course.build(name), X, y)["rmse"]  # its untrained state
+    after = train.rating_metrics(course.models[name], X, y)["rmse"]
     assert before > 0.9 * mean_rating_rmse  # untrained: no better than the mean rating
     assert after < 0.3 * mean_rating_rmse  # trained: it has memorised the ratings
     history = course.histories[name]
@@ -213,7 +213,7 @@ def test_save_load_round_trip_in_safe_mode_predicts_exactly_the_same(course, nam
         train.predict_ratings(loaded, course.data.X), trained["predictions"]
     )
     assert models.rating_range(loaded) == trained["rating_range"]
-    assert models.embedding_sizes(loaded) == trained["embedding_sizes"]
+    assert kinds.sizes(loaded) == trained["embedding_sizes"]
     # The optimizer comes back with its state: training can resume.
     steps = int(keras.ops.convert_to_numpy(loaded.optimizer.iterations))
     assert steps == trained["steps"] == course.config.epochs * course.COPIES
@@ -235,14 +235,14 @@ def test_a_saved_recommender_net_v2_keeps_its_rating_range(tmp_path):
 def test_builders_return_uncompiled_models_sized_by_the_encoder(name):
     model = BUILDERS[name](DATA.encoder, n_factors=N_FACTORS)
     assert not model.compiled
-    assert models.embedding_sizes(model) == (DATA.encoder.n_users, DATA.encoder.n_movies)
+    assert kinds.sizes(model) == (DATA.encoder.n_users, DATA.encoder.n_movies)
     assert weights(model, "user_embedding")[0].shape == (DATA.encoder.n_users, N_FACTORS)
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_builders_accept_numpy_integer_sizes(name):
     model = BUILDERS[name](n_users=np.int64(10), n_movies=np.int32(20), n_factors=np.int64(3))
-    assert models.embedding_sizes(model) == (10, 20)
+    assert kinds.sizes(model) == (10, 20)
     assert train.predict_ratings(model, [[9, 19]]).shape == (1,)
 
 
@@ -251,8 +251,12 @@ def test_builders_accept_numpy_integer_sizes(name):
     [
         ("v1", models.DEFAULT_L2, ["user_embedding", "movie_embedding"]),
         ("v2", models.DEFAULT_L2, ["user_embedding", "movie_embedding", "user_bias", "movie_bias"]),
-        ("net", models.DEFAULT_L2, ["user_embedding", "movie_embedding"]),
-        ("net_v2", models.NET_V2_L2, ["user_embedding", "movie_embedding"]),  # not the biases
+        ("recommender_net", models.DEFAULT_L2, ["user_embedding", "movie_embedding"]),
+        (
+            "recommender_net_v2",
+            models.NET_V2_L2,
+            ["user_embedding", "movie_embedding"],
+        ),  # not the biases
     ],
 )
 def test_default_l2_penalty_is_added_to_the_loss(name, l2, penalized):
@@ -274,13 +278,15 @@ def test_recommender_net_v2_config_rebuilds_the_same_model():
     copy = models.RecommenderNetV2.from_config(config)
     copy.build((None, 2))
     assert models.rating_range(copy) == (1.0, 10.0)
-    assert models.embedding_sizes(copy) == (4, 5)
+    assert kinds.sizes(copy) == (4, 5)
 
 
 def test_embedding_sizes_names_the_fix_for_a_model_that_is_not_a_course_model():
     other = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)], name="other")
-    with pytest.raises(ValueError, match="'other' has no 'user_embedding'.*reco.models"):
-        models.embedding_sizes(other)
+    with pytest.raises(ValueError, match="no model kind is registered as 'other'.*kinds.register"):
+        kinds.sizes(other)
+    with pytest.warns(DeprecationWarning, match=r"use reco.kinds.sizes"):
+        assert models.embedding_sizes(models.build_v1(n_users=3, n_movies=4)) == (3, 4)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -315,7 +321,7 @@ def test_a_model_too_big_for_memory_is_refused_before_it_is_built(name):
         BUILDERS[name](n_users=610, n_movies=9742, n_factors=1_000_000)
 
 
-@pytest.mark.parametrize("name", ["v2", "net", "net_v2"])
+@pytest.mark.parametrize("name", ["v2", "recommender_net", "recommender_net_v2"])
 def test_an_empty_rating_range_is_a_clear_error(name):
     with pytest.raises(ValueError, match="min_rating must be less than max_rating.*MovieLens"):
         BUILDERS[name](n_users=5, n_movies=5, min_rating=5.0, max_rating=0.5)
@@ -329,7 +335,9 @@ def test_a_negative_l2_is_a_clear_error(name):
 
 def test_net_dropout_and_hidden_size_are_settable():
     small = models.build_net(n_users=5, n_movies=5, n_factors=4)
-    wide = models.build_net(n_users=5, n_movies=5, n_factors=4, dropout=(0, 0), hidden_units=50)
+    wide = models.build_net(
+        n_users=5, n_movies=5, n_factors=4, dropout=0, hidden_dropout=0, hidden_units=50
+    )
     # 40 more hidden units, each with 2 * 4 input weights, a bias and an output weight.
     assert wide.count_params() == small.count_params() + 40 * (2 * 4 + 2)
     X = np.array([[0, 1], [2, 3], [4, 4]])
@@ -340,12 +348,27 @@ def test_net_dropout_and_hidden_size_are_settable():
     np.testing.assert_allclose(on, off)  # dropout (0, 0): training mode changes nothing
 
 
-@pytest.mark.parametrize("dropout", [(0.5,), (0.1, 1.0), (-0.1, 0.5), 0.5, ("a", 0.1)])
-def test_net_bad_dropout_is_a_clear_error(dropout):
-    with pytest.raises(
-        ValueError, match=r"dropout must be two rates in \[0, 1\).*dropout=\(0, 0\)"
-    ):
-        models.build_net(n_users=5, n_movies=5, dropout=dropout)
+@pytest.mark.parametrize(
+    ("rates", "name"),
+    [
+        ({"dropout": 1.0}, "dropout"),
+        ({"dropout": -0.1}, "dropout"),
+        ({"dropout": "a"}, "dropout"),
+        ({"hidden_dropout": 1.5}, "hidden_dropout"),
+    ],
+)
+def test_net_bad_dropout_is_a_clear_error(rates, name):
+    with pytest.raises(ValueError, match=rf"{name} must be a rate in \[0, 1\).*{name}=0 for none"):
+        models.build_net(n_users=5, n_movies=5, **rates)
+
+
+def test_net_dropout_as_two_rates_still_works_with_a_deprecation_warning():
+    with pytest.warns(DeprecationWarning, match="pass dropout=a, hidden_dropout=b"):
+        old = models.build_net(n_users=5, n_movies=5, dropout=(0.1, 0.2))
+    rates = [layer.rate for layer in old.layers if isinstance(layer, keras.layers.Dropout)]
+    assert rates == [0.1, 0.2]
+    with pytest.warns(DeprecationWarning), pytest.raises(ValueError, match="dropout must be"):
+        models.build_net(n_users=5, n_movies=5, dropout=(0.5,))
 
 
 @pytest.mark.parametrize("hidden_units", [0, 2.5, True])

@@ -21,7 +21,7 @@ import pytest
 from conftest import run_python
 from synthetic import make_dataset
 
-from reco import models, train
+from reco import kinds, models, train
 from reco.split import course_split
 
 DATA = make_dataset(ten_point=True)  # ratings 1, 2, ..., 10
@@ -33,19 +33,19 @@ NAMES = train.MODEL_NAMES
 # --------------------------------------------------------------------------- the regression
 
 
-@pytest.mark.parametrize("name", ["v2", "net_v2"])
+@pytest.mark.parametrize("name", ["v2", "recommender_net_v2"])
 def test_history_rmse_is_in_the_stars_of_the_range_given_to_train_model(course, name):
     """Regression: ``train_model(..., min_rating=...)`` once passed the range to the
     builder but not to ``fit``, so RecommenderNetV2's history RMSE was scaled with
     the default 0.5-5 range: half the true value on a 1-10 scale."""
     model, history, split = course.models[name], course.histories[name], course.data.split
     assert models.rating_range(model) == (1.0, 10.0)
-    expected = train.evaluate(model, split.X_val, split.y_val)["rmse"]
+    expected = train.rating_metrics(model, split.X_val, split.y_val)["rmse"]
     assert expected > 1.0  # random ratings: the validation part is not memorised
     assert history["val_rmse"].iloc[-1] == pytest.approx(expected, rel=1e-4)
 
 
-@pytest.mark.parametrize("name", ["v2", "net_v2"])
+@pytest.mark.parametrize("name", ["v2", "recommender_net_v2"])
 def test_history_loss_is_computed_on_targets_of_the_models_own_range(course, name):
     # V2 learns squared error in stars; RecommenderNetV2 binary cross-entropy on
     # (rating - 1) / 9. Both losses include the L2 penalty (zero for these models).
@@ -69,19 +69,19 @@ def test_history_loss_is_computed_on_targets_of_the_models_own_range(course, nam
 @pytest.mark.parametrize("name", NAMES)
 def test_history_is_a_frame_indexed_by_epoch_with_the_training_time(course, name):
     history = course.histories[name]
-    validated = name in ("v2", "net_v2")  # the others were trained without validation
+    validated = name in ("v2", "recommender_net_v2")  # the others were trained without validation
     assert list(history.index) == [1, 2] and history.index.name == "epoch"
     assert list(history.columns) == ["loss", "rmse"] + ["val_loss", "val_rmse"] * validated
     assert np.isfinite(history.to_numpy()).all()
     assert history.attrs["train_seconds"] > 0
 
 
-@pytest.mark.parametrize("name", ["v1", "net_v2"])
+@pytest.mark.parametrize("name", ["v1", "recommender_net_v2"])
 def test_the_log_prints_one_line_per_epoch_without_timings(course, name):
     history, lines = course.histories[name], course.printed[name].strip().splitlines()
     assert len(lines) == course.config.epochs
     number = r"\d+\.\d{4}"
-    validation = f"  val_loss {number}  val_rmse {number}" if name == "net_v2" else ""
+    validation = f"  val_loss {number}  val_rmse {number}" if name == "recommender_net_v2" else ""
     for epoch, line in enumerate(lines, start=1):
         assert re.fullmatch(rf"epoch {epoch}/2  loss {number}  rmse {number}{validation}", line)
         assert f"rmse {history['rmse'][epoch]:.4f}" in line
@@ -90,7 +90,7 @@ def test_the_log_prints_one_line_per_epoch_without_timings(course, name):
 # --------------------------------------------------------------------------- predictions
 
 
-@pytest.mark.parametrize("name", ["v2", "net", "net_v2"])
+@pytest.mark.parametrize("name", ["v2", "recommender_net", "recommender_net_v2"])
 def test_predictions_are_stars_in_the_models_range(course, name):
     model, X = course.models[name], course.data.split.X_test
     pred = train.predict_ratings(model, X)
@@ -98,7 +98,9 @@ def test_predictions_are_stars_in_the_models_range(course, name):
     assert pred.min() >= 1.0 and pred.max() <= 10.0
     out = keras.ops.convert_to_numpy(model(train.to_inputs(model, X))).reshape(-1)
     # RecommenderNetV2 outputs [0, 1]: its predictions are mapped back with its own range.
-    np.testing.assert_allclose(pred, 1.0 + 9.0 * out if name == "net_v2" else out, rtol=1e-6)
+    np.testing.assert_allclose(
+        pred, 1.0 + 9.0 * out if name == "recommender_net_v2" else out, rtol=1e-6
+    )
 
 
 def test_predicting_more_rows_than_one_chunk_gives_the_same_predictions(course):
@@ -111,23 +113,23 @@ def test_predicting_more_rows_than_one_chunk_gives_the_same_predictions(course):
 
 
 def test_a_list_of_rows_is_read_as_rows(course):
-    model = course.models["net_v2"]
+    model = course.models["recommender_net_v2"]
     np.testing.assert_array_equal(
         train.predict_ratings(model, [[1, 3], [2, 4]]),
         train.predict_ratings(model, np.array([[1, 3], [2, 4]])),
     )
 
 
-@pytest.mark.parametrize("name", ["v2", "net_v2"])
+@pytest.mark.parametrize("name", ["v2", "recommender_net_v2"])
 def test_evaluate_is_the_rmse_and_mae_of_the_predictions(course, name):
     model, split = course.models[name], course.data.split
     err = train.predict_ratings(model, split.X_test).astype(np.float64) - split.y_test
-    scores = train.evaluate(model, split)  # the test part by default
+    scores = train.rating_metrics(model, split)  # the test part by default
     assert scores["rmse"] == pytest.approx(np.sqrt(np.mean(err**2)), rel=1e-9)
     assert scores["mae"] == pytest.approx(np.mean(np.abs(err)), rel=1e-9)
-    assert train.evaluate(model, split.X_test, split.y_test) == scores
-    val = train.evaluate(model, split, part="val")
-    assert val == train.evaluate(model, split.X_val, split.y_val) != scores
+    assert train.rating_metrics(model, split.X_test, split.y_test) == scores
+    val = train.rating_metrics(model, split, part="val")
+    assert val == train.rating_metrics(model, split.X_val, split.y_val) != scores
 
 
 # --------------------------------------------------------------------------- input checks
@@ -138,7 +140,7 @@ def untrained():
     """Untrained V2 and RecommenderNetV2 on the default 0.5-5 scale, 20 users, 30 movies."""
     return {
         name: train.build_model(name, n_users=20, n_movies=30, n_factors=4)
-        for name in ("v2", "net_v2")
+        for name in ("v2", "recommender_net_v2")
     }
 
 
@@ -154,7 +156,7 @@ ENTRY_POINTS = {
 
 
 @pytest.mark.parametrize("entry", ENTRY_POINTS)
-@pytest.mark.parametrize("name", ["v2", "net_v2"])
+@pytest.mark.parametrize("name", ["v2", "recommender_net_v2"])
 @pytest.mark.parametrize(
     ("X", "message"),
     [
@@ -204,14 +206,14 @@ def test_rows_must_be_n_by_two_integer_indices(untrained, X, message):
 )
 def test_ratings_must_be_finite_and_inside_the_models_range(untrained, entry, y, message):
     X = [[0, 1], [2, 3], [4, 5]]
-    for name in ("v2", "net_v2"):
+    for name in ("v2", "recommender_net_v2"):
         with pytest.raises(ValueError, match=message):
             ENTRY_POINTS[entry](untrained[name], X, y)
 
 
 def test_validation_ratings_are_checked_too(untrained):
     X = [[0, 1], [2, 3]]
-    with pytest.raises(ValueError, match=r"the validation ratings has 1 rating\(s\) outside"):
+    with pytest.raises(ValueError, match=r"the val ratings has 1 rating\(s\) outside"):
         train.fit(untrained["v2"], X, [3.0, 4.0], config=CONFIG, validation=(X, [3.0, 9.0]))
 
 
@@ -223,21 +225,21 @@ def test_asking_for_a_part_the_data_do_not_have_is_a_clear_error():
     with pytest.raises(ValueError, match="validation='val' needs a Split"):
         train.fit(model, DATA.split.X_train, DATA.split.y_train, config=CONFIG, validation="val")
     with pytest.raises(ValueError, match="part must be 'train', 'val' or 'test'; got 'valid'"):
-        train.evaluate(model, DATA.split, part="valid")
+        train.rating_metrics(model, DATA.split, part="valid")
     with pytest.raises(ValueError, match="pass either a Split or X and y, not both"):
-        train.evaluate(model, DATA.split, DATA.split.y_test)
+        train.rating_metrics(model, DATA.split, DATA.split.y_test)
     with pytest.raises(ValueError, match=r"y is missing: pass fit\(model, X, y\)"):
-        train.evaluate(model, DATA.split.X_test)
+        train.rating_metrics(model, DATA.split.X_test)
 
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"batch_size": 0}, "TrainConfig.batch_size must be a positive integer; got 0"),
+        ({"batch_size": 0}, "TrainConfig.batch_size must be at least 1; got 0"),
         ({"batch_size": 2.5}, "TrainConfig.batch_size must be a positive integer"),
-        ({"epochs": -1}, "TrainConfig.epochs must be a positive integer"),
+        ({"epochs": -1}, "TrainConfig.epochs must be at least 1"),
         ({"steps_per_execution": True}, "TrainConfig.steps_per_execution must be"),
-        ({"lr": 0.0}, "TrainConfig.lr must be a positive learning rate; got 0.0"),
+        ({"lr": 0.0}, "TrainConfig.lr must be a finite positive learning rate; got 0.0"),
     ],
 )
 def test_train_config_rejects_bad_values(kwargs, message):
@@ -266,10 +268,12 @@ def test_compile_model_uses_the_configs_optimizer_settings():
 
 
 def test_build_model_passes_its_keywords_to_the_builder():
-    model = train.build_model("net_v2", DATA.encoder, n_factors=3, **RANGE)
+    model = train.build_model("recommender_net_v2", DATA.encoder, n_factors=3, **RANGE)
     assert models.rating_range(model) == (1.0, 10.0)
-    assert models.embedding_sizes(model) == (DATA.encoder.n_users, DATA.encoder.n_movies)
-    with pytest.raises(ValueError, match=r"unknown model 'v5'; choose one of \('v1', 'v2'"):
+    assert kinds.sizes(model) == (DATA.encoder.n_users, DATA.encoder.n_movies)
+    with pytest.raises(
+        ValueError, match=r"no model kind is registered as 'v5'.*'v1', 'v2'\].*kinds.register"
+    ):
         train.build_model("v5", DATA.encoder)
 
 
@@ -279,7 +283,7 @@ def test_to_inputs_arranges_rows_the_way_each_model_takes_them(untrained):
     np.testing.assert_array_equal(users, [1, 3, 5])
     np.testing.assert_array_equal(movies, [2, 4, 6])
     assert users.dtype == movies.dtype == np.int32
-    rows = train.to_inputs(untrained["net_v2"], X)
+    rows = train.to_inputs(untrained["recommender_net_v2"], X)
     np.testing.assert_array_equal(rows, X)
     assert rows.dtype == np.int32
 
@@ -315,12 +319,12 @@ config = train.TrainConfig(batch_size=256, epochs=2, lr=0.05)
 runs = []
 for _ in range(2):
     train.set_seed()
-    model, history = train.train_model("net_v2", data.split, data.encoder, config=config, n_factors=4)
+    model, history = train.train_model("recommender_net_v2", data.split, data.encoder, config=config, n_factors=4)
     runs.append(history.to_numpy().tolist())
 print(json.dumps({
     "backend": keras.backend.backend(),
     "histories": runs,
-    "rmse": train.evaluate(model, data.split)["rmse"],
+    "rmse": train.rating_metrics(model, data.split)["rmse"],
 }))
 """
 
