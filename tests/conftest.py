@@ -4,8 +4,9 @@ The synthetic data live in ``synthetic.py`` (plain functions the tests import).
 A fit costs about a second, nearly all of it TensorFlow tracing the training
 step, so each model is trained once, here, in this process, and the tests only
 read it. Keras is imported when a test first asks for a trained model, so the
-tests of the data layer never load TensorFlow. The checks that need a fresh
-interpreter are in ``test_fresh_process.py``; it imports the classes below.
+tests of the data layer never load TensorFlow. One fresh interpreter, run once
+(:func:`fresh`), does the checks that need one, for ``test_fresh_process.py``
+and ``test_kinds.py``; it imports the classes below.
 """
 
 from __future__ import annotations
@@ -259,3 +260,120 @@ def implicit() -> ImplicitModels:
     trained = ImplicitModels()
     trained.train()
     return trained
+
+
+# --------------------------------------------------------------- one model of every kind
+
+#: Training settings and size of the tiny model of every registered kind.
+KIND_CONFIG = {"batch_size": 64, "epochs": 2, "lr": 1e-2}
+KIND_FACTORS = 4
+
+
+@pytest.fixture(scope="session")
+def kind_data():
+    """The synthetic data set the kinds' models train on: about 20 users and 30 movies."""
+    return make_dataset()
+
+
+@pytest.fixture(scope="session")
+def kind_models(kind_data) -> dict:
+    """Kind name -> a tiny model of every registered kind, trained for two epochs.
+
+    Four batches a model take less time eagerly than tracing the train step
+    (twice: the last batch is smaller), so the fixture trains eagerly; the
+    course models above train in graph mode, as the notebooks do.
+    """
+    import warnings
+
+    import tensorflow as tf
+
+    from reco import kinds, train
+
+    out, eager = {}, tf.config.functions_run_eagerly()
+    tf.config.run_functions_eagerly(True)
+    try:
+        with warnings.catch_warnings():  # "this option does not apply to tf.data functions"
+            warnings.filterwarnings("ignore", "Even though the `tf.config", UserWarning)
+            for name, kind in kinds.registered().items():
+                train.set_seed()
+                model = kind.build(
+                    n_users=kind_data.encoder.n_users,
+                    n_movies=kind_data.encoder.n_movies,
+                    n_factors=KIND_FACTORS,
+                )
+                history = train.fit(model, kind_data.split, config=train.TrainConfig(**KIND_CONFIG))
+                assert np.isfinite(history["loss"]).all(), name
+                out[name] = model
+    finally:
+        tf.config.run_functions_eagerly(eager)
+    return out
+
+
+#: The one fresh process (:func:`fresh`). It reads ``job.json`` in the folder given as its
+#: argument and writes ``answer.json`` there.
+FRESH = """
+import json, sys
+from pathlib import Path
+import reco, reco.data, reco.split, reco.metrics, reco.explore
+heavy = sorted(m for m in ("tensorflow", "keras", "jax", "torch") if m in sys.modules)
+
+import reco.models  # exactly this import; then Keras loads the course's files in safe mode
+implicit_before_lookup = "reco.implicit" in sys.modules
+import keras
+import numpy as np
+from reco import kinds
+folder = Path(sys.argv[1])
+job = json.loads((folder / "job.json").read_text())
+loaded = {}
+for name, item in job["kinds"].items():
+    model = keras.models.load_model(item["path"], safe_mode=True)
+    arrays = [np.load(f) for f in item["inputs"]]
+    out = model(arrays if item["is_list"] else arrays[0], training=False)
+    loaded[name] = {"name": model.name, "kind": kinds.kind_of(model).name,
+                    "out": keras.ops.convert_to_numpy(out).tolist()}
+
+from conftest import CourseModels, ImplicitModels
+logistic = ImplicitModels().train_logistic()[1]
+answer = {
+    "heavy": heavy,
+    "implicit imported before the look-up": implicit_before_lookup,
+    "kinds": loaded,
+    "trained again": {n: CourseModels().train_again(n) for n in job["course"]},
+    "implicit trained again": {"columns": list(logistic), "losses": logistic.to_numpy().tolist()},
+}
+(folder / "answer.json").write_text(json.dumps(answer))
+"""
+
+
+@pytest.fixture(scope="session")
+def fresh(kind_models, kind_data, course, tmp_path_factory) -> dict:
+    """What the one fresh process answers (a TensorFlow import costs seconds: one is enough).
+
+    It checks that ``import reco`` and its table modules load no deep-learning
+    library; loads every kind's saved model in safe mode after only ``import
+    reco.models`` and calls it on saved inputs (``"kinds"``; ``"before"`` holds
+    the outputs before saving); and trains the course models and an implicit
+    model again from the same seed.
+    """
+    import keras
+
+    folder = tmp_path_factory.mktemp("fresh")
+    job, before = {"kinds": {}, "course": list(course.models)}, {}
+    for name, model in kind_models.items():
+        inputs, _ = kind_data.split.for_model(model, "test")
+        arrays = inputs if isinstance(inputs, list) else [inputs]
+        files = [str(folder / f"{name}_input{j}.npy") for j in range(len(arrays))]
+        for path, array in zip(files, arrays, strict=True):
+            np.save(path, np.asarray(array))
+        model.save(folder / f"{name}.keras")
+        job["kinds"][name] = {
+            "path": str(folder / f"{name}.keras"),
+            "inputs": files,
+            "is_list": isinstance(inputs, list),
+        }
+        before[name] = keras.ops.convert_to_numpy(model(inputs, training=False))
+    import json
+
+    (folder / "job.json").write_text(json.dumps(job))
+    run_python(FRESH, str(folder))
+    return {**json.loads((folder / "answer.json").read_text()), "before": before}

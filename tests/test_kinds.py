@@ -14,17 +14,10 @@ movies by registering its contract alone; ``recommend`` works with every kind.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-import warnings
-from pathlib import Path
-
 import keras
 import numpy as np
 import pytest
-from synthetic import make_dataset
+from conftest import KIND_CONFIG, KIND_FACTORS
 
 from reco import evaluate, kinds, models, recommend, similar, train
 from reco.config import TrainConfig
@@ -33,9 +26,8 @@ from reco.constants import MOVIE_COL, PREDICTION_COL, USER_COL
 #: The kinds registered when the tests are collected, in declaration order.
 KIND_NAMES = list(kinds.registered())
 
-CONFIG = TrainConfig(batch_size=64, epochs=2, lr=1e-2)
-N_FACTORS = 4
-REPO = Path(__file__).resolve().parents[1]
+CONFIG = TrainConfig(**KIND_CONFIG)
+N_FACTORS = KIND_FACTORS
 
 
 # --------------------------------------------------------------------------- helpers
@@ -93,39 +85,15 @@ def assert_same_order(scores: np.ndarray, predictions: np.ndarray, tol: float = 
 
 
 @pytest.fixture(scope="module")
-def data():
+def data(kind_data):
     """The synthetic data set: about 20 users, 30 movies, a split and its encoder."""
-    return make_dataset()
+    return kind_data
 
 
 @pytest.fixture(scope="module")
-def trained(data) -> dict:
-    """Kind name -> a tiny model of that kind, trained for two epochs.
-
-    Four batches a model take less time eagerly than tracing the train step
-    (twice: the last batch is smaller), so the fixture trains eagerly; the test
-    of a new kind below trains in graph mode, as the notebooks do.
-    """
-    import tensorflow as tf
-
-    out, eager = {}, tf.config.functions_run_eagerly()
-    tf.config.run_functions_eagerly(True)
-    try:
-        with warnings.catch_warnings():  # "this option does not apply to tf.data functions"
-            warnings.filterwarnings("ignore", "Even though the `tf.config", UserWarning)
-            for name in KIND_NAMES:
-                train.set_seed()
-                model = kinds.get(name).build(
-                    n_users=data.encoder.n_users,
-                    n_movies=data.encoder.n_movies,
-                    n_factors=N_FACTORS,
-                )
-                history = train.fit(model, data.split, config=CONFIG)
-                assert np.isfinite(history["loss"]).all(), name
-                out[name] = model
-    finally:
-        tf.config.run_functions_eagerly(eager)
-    return out
+def trained(kind_models) -> dict:
+    """Kind name -> a tiny model of that kind, trained for two epochs (``conftest.kind_models``)."""
+    return kind_models
 
 
 @pytest.fixture(params=KIND_NAMES)
@@ -212,65 +180,18 @@ def test_score_users_ranks_as_the_predictions(trained, kind_name):
 
 
 #: Run in a fresh process: only ``import reco.models``, then load every file in safe mode.
-FRESH = """
-import json, sys
-import numpy as np
-import reco.models
-import keras
-from reco import kinds
-
-job = json.loads(sys.argv[1])
-implicit_before = "reco.implicit" in sys.modules
-answer = {}
-for name, item in job.items():
-    model = keras.models.load_model(item["path"], safe_mode=True)
-    arrays = [np.load(f) for f in item["inputs"]]
-    x = arrays if item["is_list"] else arrays[0]
-    out = keras.ops.convert_to_numpy(model(x, training=False))
-    answer[name] = {"name": model.name, "kind": kinds.kind_of(model).name, "out": out.tolist()}
-answer["__implicit_imported_before_lookup__"] = implicit_before
-print(json.dumps(answer))
-"""
-
-
-def test_keras_round_trip_in_a_fresh_process(trained, data, tmp_path):
-    """Every kind's trained model saves to .keras and loads in safe mode after ``import reco.models``."""
-    job, before = {}, {}
+def test_keras_round_trip_in_a_fresh_process(trained, fresh):
+    """Every kind's model loads from .keras in safe mode after only ``import reco.models``."""
+    assert set(fresh["kinds"]) == set(trained) == set(kinds.registered())
     for name, model in trained.items():
-        inputs, _ = data.split.for_model(model, "test")
-        arrays = inputs if isinstance(inputs, list) else [inputs]
-        files = []
-        for j, a in enumerate(arrays):
-            files.append(str(tmp_path / f"{name}_input{j}.npy"))
-            np.save(files[-1], np.asarray(a))
-        path = tmp_path / f"{name}.keras"
-        model.save(path)
-        job[name] = {"path": str(path), "inputs": files, "is_list": isinstance(inputs, list)}
-        before[name] = _call(model, inputs)
-    env = {
-        **os.environ,
-        "TF_CPP_MIN_LOG_LEVEL": "3",
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
-    }
-    done = subprocess.run(
-        [sys.executable, "-c", FRESH, json.dumps(job)],
-        capture_output=True,
-        text=True,
-        timeout=240,
-        env=env,
-        cwd=REPO,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    answer = json.loads(done.stdout.strip().splitlines()[-1])
-    for name, model in trained.items():
-        got = answer[name]
+        got = fresh["kinds"][name]
         assert got["name"] == model.name
         assert got["kind"] == kinds.kind_of(model).name == name
         np.testing.assert_allclose(
-            np.asarray(got["out"], dtype=np.float32), before[name], rtol=1e-6, atol=1e-7
+            np.asarray(got["out"], dtype=np.float32), fresh["before"][name], rtol=1e-6, atol=1e-7
         )
-    if "implicit_mf" in trained:  # found by the lazy look-up, not by an import of reco.implicit
-        assert answer["__implicit_imported_before_lookup__"] is False
+    # the implicit kind is found by the lazy look-up, with reco.implicit not imported before it
+    assert fresh["implicit imported before the look-up"] is False
 
 
 # --------------------------------------------------------------------------- unknown and new kinds
