@@ -9,7 +9,7 @@ movie of the catalogue is, implicitly, a negative.
 :func:`build_implicit_mf` is matrix factorisation with a softmax over the whole
 catalogue: a user's vector, after dropout, goes through one ``Dense`` layer
 whose kernel holds the movie factors and whose bias is a learned popularity
-prior; the output is one logit per movie. :func:`fit_implicit` trains it with
+prior; the output is one logit per movie. :func:`reco.train.fit` trains it with
 a *multinomial* likelihood at the user level (Liang et al. 2018, Mult-VAE/DAE):
 all of a user's training movies form one target row over the catalogue, and
 the loss is ``-sum_i x_ui log softmax(logits_u)_i``. That is the same objective

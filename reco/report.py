@@ -63,7 +63,7 @@ def show_result(model_name: str, metrics: Mapping[str, float], history=None) -> 
     Args:
         model_name: the name used in the results table, e.g. ``"V2"``.
         metrics: e.g. ``{"rmse": 0.8612, "mae": 0.6598}`` from
-            :func:`reco.train.evaluate`, and/or ranking metrics named as in
+            :func:`reco.train.rating_metrics`, and/or ranking metrics named as in
             :data:`METRIC_COLUMNS` (``"ndcg_at_10"``, ...).
         history: the DataFrame from :func:`reco.train.fit`; its
             ``attrs["train_seconds"]``, if present, is recorded (not printed).
