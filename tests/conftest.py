@@ -147,7 +147,7 @@ class CourseModels:
         if name != "v1":  # V1 is unbounded: it has no rating range
             kwargs |= {"min_rating": 1, "max_rating": 10}
         if name == "recommender_net":
-            kwargs["dropout"] = (0, 0)
+            kwargs |= {"dropout": 0.0, "hidden_dropout": 0.0}
         return kwargs
 
     def build(self, name: str):

@@ -218,7 +218,10 @@ def test_list_overlap_counts_a_repeated_movie_once_and_takes_other_columns():
     lists = pd.DataFrame({"userId": [1, 1, 2], "movieId": [10, 10, 10]})
     overlap = explore.list_overlap(lists, user_idx_col="userId", movie_idx_col="movieId")
     np.testing.assert_array_equal(overlap.to_numpy(), [[1, 1], [1, 1]])
-    with pytest.warns(DeprecationWarning, match="use user_idx_col="):  # the names before 0.2
+    with (  # the names before 0.2
+        pytest.warns(DeprecationWarning, match="use user_idx_col="),
+        pytest.warns(DeprecationWarning, match="use movie_idx_col="),
+    ):
         again = explore.list_overlap(lists, user_col="userId", movie_col="movieId")
     pd.testing.assert_frame_equal(again, overlap)
     with pytest.raises(ValueError, match="user_idx_col=<your column>"):

@@ -18,7 +18,7 @@ import re
 import keras
 import numpy as np
 import pytest
-from conftest import run_python
+from conftest import quietly, run_python
 from synthetic import make_dataset
 
 from reco import kinds, models, train
@@ -150,7 +150,7 @@ def predict(model, X, y):
 
 ENTRY_POINTS = {
     "fit": lambda model, X, y: train.fit(model, X, y, config=CONFIG),
-    "evaluate": train.evaluate,
+    "rating_metrics": train.rating_metrics,
     "predict_ratings": predict,
 }
 
@@ -188,7 +188,7 @@ def test_rows_must_be_n_by_two_integer_indices(untrained, X, message):
         train.predict_ratings(untrained["v2"], X)
 
 
-@pytest.mark.parametrize("entry", ["fit", "evaluate"])
+@pytest.mark.parametrize("entry", ["fit", "rating_metrics"])
 @pytest.mark.parametrize(
     ("y", "message"),
     [
@@ -337,3 +337,26 @@ def test_a_tiny_model_trains_on_the_jax_backend_with_seeded_identical_losses():
     assert np.isfinite(first).all()
     assert first == second, "two seeded runs on JAX gave different losses"
     assert np.isfinite(answer["rmse"])
+
+
+def test_the_names_before_0_2_still_work_with_a_deprecation_warning(course):
+    X, y = course.data.split.X_test, course.data.split.y_test
+    model = course.models["v2"]
+    with pytest.warns(DeprecationWarning, match="use reco.train.rating_metrics"):
+        old = train.evaluate(model, X, y)
+    assert old == train.rating_metrics(model, X, y)
+    with pytest.warns(DeprecationWarning, match=r"the model name 'net_v2' is deprecated"):
+        net_v2 = train.build_model(
+            "net_v2", course.data.encoder, n_factors=2, min_rating=1, max_rating=10
+        )
+    assert net_v2.name == "recommender_net_v2"
+    with pytest.warns(DeprecationWarning, match=r"fit\(log=...\) is deprecated"):
+        _, printed = quietly(
+            train.fit,
+            net_v2,
+            X,
+            y,
+            config=train.TrainConfig(batch_size=64, epochs=1, lr=1e-3),
+            log=True,
+        )
+    assert printed.startswith("epoch 1/1  loss ")
