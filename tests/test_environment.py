@@ -1,10 +1,10 @@
 """environment.yml (conda, Binder) and pyproject.toml (pip) must agree."""
 
 import re
+import tomllib
 from pathlib import Path
 
 import pytest
-import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 _REQ = re.compile(r"^\s*([A-Za-z0-9_.\-]+)\s*((?:[<>=!~]=?[^,\s#]+\s*,?\s*)*)")
