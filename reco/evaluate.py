@@ -143,8 +143,8 @@ def score_users(model, users, n_movies: int | None = None, *, context=None) -> n
             f"the model scores {scores.shape[1]} movies but the catalogue has {n_movies}. "
             "Fix: evaluate a model built with the encoder of this split."
         )
-    nan = np.isnan(scores)
-    if nan.any():
+    if scores.size and np.isnan(scores.min()):  # min is NaN iff a score is: one cheap pass
+        nan = np.isnan(scores)
         name = getattr(model, "name", None) or type(model).__name__
         raise ValueError(
             f"model {name!r} gave {int(nan.sum())} NaN score(s) for "
@@ -192,8 +192,8 @@ def rank_scores(scores: np.ndarray, k: int, tie_rank: np.ndarray) -> tuple[np.nd
         ValueError: ``scores`` hold NaN, or ``k`` is not a positive integer.
     """
     scores = np.asarray(scores)
-    nan = np.isnan(scores)
-    if nan.any():
+    if scores.size and np.isnan(scores.min()):  # min is NaN iff a score is: one cheap pass
+        nan = np.isnan(scores)
         raise ValueError(
             f"scores hold {int(nan.sum())} NaN value(s), in {int(nan.any(axis=1).sum())} row(s); "
             "NaN cannot be ranked. Fix: find where the NaN comes from and refit, or mark "
