@@ -60,8 +60,8 @@ import numpy as np
 import pandas as pd
 
 from reco import kinds
-from reco._checks import check_count, check_unique_pairs, require_columns
-from reco.constants import DEFAULT_K, MOVIE_IDX_COL, USER_IDX_COL
+from reco._checks import check_count, check_unique_pairs, positive_int, require_columns
+from reco.constants import DEFAULT_K, MOVIE_IDX_COL, SEED, USER_IDX_COL
 from reco.split import PARTS, Split, index_sizes
 
 __all__ = [
@@ -69,6 +69,8 @@ __all__ = [
     "RELEVANT_RATING",
     "compare",
     "metrics_by_activity",
+    "paired_bootstrap",
+    "per_user_metrics",
     "popularity_percentile",
     "rank_scores",
     "ranking_metrics",
@@ -375,6 +377,104 @@ def ranking_metrics(
     out["coverage"] = float(listed / len(_catalogue_movies(split)))
     out["users"] = len(per_user)
     return out
+
+
+def per_user_metrics(
+    recs: pd.DataFrame, split: Split, k: int = DEFAULT_K, part: str = "test"
+) -> pd.DataFrame:
+    """Return every ranking metric but coverage for each user with a relevant movie.
+
+    The rows are what :func:`ranking_metrics` averages; two models scored on
+    the same split and part have the same users, so their rows pair up for
+    :func:`paired_bootstrap`.
+
+    Args:
+        recs: lists as :func:`top_k` returns them.
+        split: the split whose ``part`` holds the relevant movies.
+        k: list length; ranks above ``k`` are ignored.
+        part: ``"test"`` or ``"val"``.
+
+    Returns:
+        a DataFrame indexed by user index (``user``) with the columns
+        ``precision``, ``recall``, ``ndcg``, ``map``, ``hit_rate`` and ``mrr``.
+    """
+    return _per_user(recs, split, check_count(k, "k"), part)
+
+
+def paired_bootstrap(
+    a,
+    b,
+    *,
+    n_boot: int = 2000,
+    confidence: float = 0.95,
+    paired: bool = True,
+    seed: int = SEED,
+) -> dict[str, float]:
+    """Return the mean gap ``mean(a) - mean(b)`` over users, with a bootstrap interval.
+
+    The users are resampled with replacement ``n_boot`` times. Paired (the
+    default), each resample keeps a user's two values together, so what the
+    users have in common (some are easy to please, some rated few relevant
+    movies) cancels out of the gap; ``paired=False`` resamples the two models'
+    users independently, which is the wrong interval for two models scored on
+    the same users, kept to show how much wider it is. The interval is the
+    percentile interval of the resampled gaps. A gap whose interval includes 0
+    is a tie.
+
+    Args:
+        a, b: one value per user for each model, such as a column of
+            :func:`per_user_metrics`: two Series with the same index (the
+            users), or two arrays of the same length, in the same user order.
+        n_boot: resamples, at least 1.
+        confidence: the interval's coverage, in ``(0, 1)``.
+        paired: resample the users' pairs (``True``) or each model's users on
+            their own (``False``).
+        seed: the seed of the resampling.
+
+    Returns:
+        ``{"gap", "low", "high", "users"}``: the observed mean gap, the
+        interval's ends, and the number of users.
+
+    Raises:
+        ValueError: ``a`` and ``b`` do not hold the same users, hold NaN, or are
+            empty; or a bad ``n_boot`` or ``confidence``.
+    """
+    a, b = _paired_values(a, b)
+    n_boot = positive_int(n_boot, "n_boot", "for example n_boot=2000")
+    if not 0 < float(confidence) < 1:
+        raise ValueError(f"confidence must lie in (0, 1); got {confidence!r}. Fix: 0.95.")
+    rng = np.random.default_rng(seed)
+    n = len(a)
+    rows = rng.integers(0, n, size=(n_boot, n))
+    if paired:
+        gaps = (a - b)[rows].mean(axis=1)
+    else:
+        gaps = a[rows].mean(axis=1) - b[rng.integers(0, n, size=(n_boot, n))].mean(axis=1)
+    tail = (1 - float(confidence)) / 2
+    low, high = np.quantile(gaps, [tail, 1 - tail])
+    return {"gap": float(a.mean() - b.mean()), "low": float(low), "high": float(high), "users": n}
+
+
+def _paired_values(a, b) -> tuple[np.ndarray, np.ndarray]:
+    """Return ``a`` and ``b`` as float64 arrays in the same user order, or raise."""
+    if isinstance(a, pd.Series) and isinstance(b, pd.Series):
+        if not a.index.equals(b.index):
+            if set(a.index) != set(b.index):
+                raise ValueError(
+                    f"a and b hold different users ({len(a)} and {len(b)}, "
+                    f"{len(set(a.index) ^ set(b.index))} in only one). Fix: score both models "
+                    "on the same split and part, with per_user_metrics."
+                )
+            b = b.reindex(a.index)
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.ndim != 1 or a.shape != b.shape or not len(a):
+        raise ValueError(
+            f"a and b must hold one value per user, the same users; got shapes {a.shape} and "
+            f"{b.shape}. Fix: pass two columns of per_user_metrics for the same split and part."
+        )
+    if np.isnan(a).any() or np.isnan(b).any():
+        raise ValueError("a or b holds NaN. Fix: pass per-user metrics, which are never NaN.")
+    return a, b
 
 
 def popularity_percentile(recs: pd.DataFrame, split: Split, k: int = DEFAULT_K) -> float:

@@ -637,3 +637,63 @@ def test_plot_comparison_draws_one_bar_per_model_and_metric(course_split_and_v2)
         plots.plot_comparison(table.iloc[:0])
     with pytest.raises(ValueError, match="auc"):
         plots.plot_comparison(table, metrics=("auc",))
+
+
+# --------------------------------------------------------------------------- uncertainty
+
+
+def test_the_paired_bootstrap_interval_covers_a_known_mean_gap_about_95_percent_of_the_time():
+    rng = np.random.default_rng(0)
+    true_gap, covered, trials = 0.02, 0, 200
+    for trial in range(trials):
+        user_effect = rng.normal(0.3, 0.15, 120)  # what the users share between the models
+        a = user_effect + true_gap + rng.normal(0, 0.05, 120)
+        b = user_effect + rng.normal(0, 0.05, 120)
+        out = evaluate.paired_bootstrap(a, b, n_boot=400, seed=trial)
+        covered += out["low"] <= true_gap <= out["high"]
+    assert 0.90 <= covered / trials <= 0.99, covered
+
+
+def test_pairing_removes_what_the_users_share_so_the_interval_is_narrower():
+    rng = np.random.default_rng(1)
+    user_effect = rng.normal(0.3, 0.15, 300)
+    a = pd.Series(user_effect + 0.01 + rng.normal(0, 0.02, 300), index=np.arange(300))
+    b = pd.Series(user_effect + rng.normal(0, 0.02, 300), index=np.arange(300))
+    paired = evaluate.paired_bootstrap(a, b)
+    unpaired = evaluate.paired_bootstrap(a, b, paired=False)
+    assert (
+        paired["gap"] == pytest.approx(unpaired["gap"]) == pytest.approx(float(a.mean() - b.mean()))
+    )
+    assert paired["low"] > 0  # paired, the 0.01 gap is resolved ...
+    assert unpaired["low"] < 0 < unpaired["high"]  # ... unpaired it is lost in the users' spread
+    assert (paired["high"] - paired["low"]) * 5 < unpaired["high"] - unpaired["low"]
+    shuffled = evaluate.paired_bootstrap(a, b.sample(frac=1, random_state=0))  # aligned by user
+    assert shuffled == paired
+
+
+def test_the_bootstrap_pairs_the_per_user_metrics_of_two_models():
+    split = random_split()
+    pop, rnd = PopularityBaseline().fit(split), RandomBaseline().fit(split)
+    per_pop = evaluate.per_user_metrics(evaluate.top_k(pop, split), split)
+    per_rnd = evaluate.per_user_metrics(evaluate.top_k(rnd, split), split)
+    assert per_pop.index.equals(per_rnd.index)
+    means = evaluate.ranking_metrics(evaluate.top_k(pop, split), split)
+    assert per_pop["ndcg"].mean() == pytest.approx(means["ndcg"])
+    out = evaluate.paired_bootstrap(per_pop["ndcg"], per_rnd["ndcg"], n_boot=500)
+    assert out["users"] == len(per_pop)
+    assert out["low"] <= out["gap"] <= out["high"]
+    assert out == evaluate.paired_bootstrap(per_pop["ndcg"], per_rnd["ndcg"], n_boot=500)  # seeded
+
+
+def test_the_bootstrap_refuses_unpaired_or_bad_input():
+    a = pd.Series([0.1, 0.2], index=[1, 2])
+    with pytest.raises(ValueError, match="hold different users"):
+        evaluate.paired_bootstrap(a, pd.Series([0.1, 0.2], index=[1, 3]))
+    with pytest.raises(ValueError, match="one value per user"):
+        evaluate.paired_bootstrap(np.ones(3), np.ones(4))
+    with pytest.raises(ValueError, match="holds NaN"):
+        evaluate.paired_bootstrap(np.array([0.1, np.nan]), np.ones(2))
+    with pytest.raises(ValueError, match="confidence must lie in"):
+        evaluate.paired_bootstrap(a, a, confidence=95)
+    with pytest.raises(ValueError, match="n_boot must be"):
+        evaluate.paired_bootstrap(a, a, n_boot=0)
