@@ -88,11 +88,6 @@ METRICS = ("precision", "recall", "ndcg", "map", "hit_rate", "mrr", "coverage")
 # --------------------------------------------------------------------------- the split
 
 
-def _parts(split: Split) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Return ``(X, y)`` of every part the split has, by name."""
-    return {p: split.part(p) for p in PARTS if getattr(split, f"X_{p}") is not None}
-
-
 def _check_part(split: Split, part: str) -> None:
     if part not in ("val", "test"):
         raise ValueError(f"part must be 'test' or 'val'; got {part!r}.")
@@ -105,9 +100,8 @@ def _check_part(split: Split, part: str) -> None:
 
 def _excluded(split: Split, part: str) -> np.ndarray:
     """Return the ``[user, movie]`` rows that lists for ``part`` must not contain."""
-    parts = _parts(split)
-    keep = ["train"] + (["val"] if part == "test" and "val" in parts else [])
-    return np.concatenate([parts[p][0] for p in keep])
+    keep = ["train"] + (["val"] if part == "test" and split.X_val is not None else [])
+    return np.concatenate([split.part(p)[0] for p in keep])
 
 
 def _popularity(split: Split, n_movies: int) -> np.ndarray:
@@ -278,14 +272,19 @@ def top_k(
 
 
 def _relevant(split: Split, part: str) -> pd.DataFrame:
-    X, y = _parts(split)[part]
+    X, y = split.part(part)
     keep = np.asarray(y) >= RELEVANT_RATING
     return pd.DataFrame({USER_IDX_COL: X[keep, 0], MOVIE_IDX_COL: X[keep, 1]})
 
 
 def _catalogue_movies(split: Split) -> np.ndarray:
-    """Return the catalogue: the distinct movies over all parts of the split."""
-    return np.unique(np.concatenate([X[:, 1] for X, _ in _parts(split).values()]))
+    """Return the catalogue: the distinct movies over all parts of the split.
+
+    Which movie indices exist is the split's structure, not a read of a part's
+    ratings: it is not recorded as a test-part read (reco.split.test_reads).
+    """
+    rows = [split._rows(p) for p in PARTS]
+    return np.unique(np.concatenate([X[:, 1] for X in rows if X is not None]))
 
 
 def _check_recs(recs: pd.DataFrame) -> None:

@@ -8,8 +8,12 @@ keeps the mapping both ways.
 
 from __future__ import annotations
 
+import contextlib
+import linecache
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -230,11 +234,24 @@ class Split:
     n_movies: int | None = None
     context: Mapping[str, Mapping[str, np.ndarray]] = field(default_factory=dict)
 
+    def __getattribute__(self, name):
+        if name in _TEST_FIELDS:  # every read of the test part is recorded (test_reads())
+            _record_test_read()
+        return object.__getattribute__(self, name)
+
+    def _rows(self, name: str) -> np.ndarray | None:
+        """Return part ``name``'s ``[user, movie]`` rows without recording a test-part read.
+
+        For the split's structure only (sizes, the catalogue of movie indices),
+        never for what a model is chosen or judged by.
+        """
+        return object.__getattribute__(self, f"X_{name}")
+
     def __post_init__(self):
         for name, columns in self.context.items():
-            if name not in PARTS or getattr(self, f"X_{name}") is None:
+            if name not in PARTS or self._rows(name) is None:
                 raise ValueError(f"context names part {name!r}, which this split does not have.")
-            n = len(getattr(self, f"X_{name}"))
+            n = len(self._rows(name))
             for col, values in columns.items():
                 if len(values) != n:
                     raise ValueError(
@@ -287,11 +304,7 @@ class Split:
 
     def sizes(self) -> dict[str, int]:
         """Number of ratings in each part, keyed ``"train"``, ``"val"`` and ``"test"``."""
-        return {
-            name: len(getattr(self, f"y_{name}"))
-            for name in PARTS
-            if getattr(self, f"y_{name}") is not None
-        }
+        return {name: len(self._rows(name)) for name in PARTS if self._rows(name) is not None}
 
 
 def _xy(encoded: pd.DataFrame, user_idx_col: str, movie_idx_col: str, rating_col: str):
@@ -416,11 +429,11 @@ def train_val_test_split(
     )
     columns = outer.context.get("train", {})
     train, val = _split_context(columns, rows_train, rows_val)
+    test = object.__getattribute__(outer, "X_test"), object.__getattribute__(outer, "y_test")
     return Split(
         X_train,
         y_train,
-        outer.X_test,
-        outer.y_test,
+        *test,
         X_val,
         y_val,
         n_users=outer.n_users,
@@ -441,5 +454,124 @@ def index_sizes(split: Split) -> tuple[int, int]:
     """
     if split.n_users is not None and split.n_movies is not None:
         return int(split.n_users), int(split.n_movies)
-    rows = np.concatenate([X for X in (split.X_train, split.X_val, split.X_test) if X is not None])
+    rows = np.concatenate([X for X in map(split._rows, PARTS) if X is not None])
     return int(rows[:, 0].max()) + 1, int(rows[:, 1].max()) + 1
+
+
+# --------------------------------------------------------------------------- test-part reads
+# The test part is read once, after every choice: that is the protocol the course
+# teaches. Reading it is easy to do by accident (most reads go through a part="test"
+# default), so every read of Split.X_test or Split.y_test is recorded here, with the
+# place that made it: the notebook cell being executed, or else the first line of code
+# outside this package. check_test_reads() ends every notebook and fails when the test
+# part was read in more than one place that was not declared.
+
+_TEST_FIELDS = frozenset({"X_test", "y_test"})
+_PACKAGE = str(Path(__file__).resolve().parent)
+#: (place, declared reason or None) of every test-part read, in the order first seen.
+_READS: dict[tuple[str, str | None], None] = {}
+_DECLARED: list[str] = []
+
+
+def _is_cell(filename: str) -> bool:
+    """Whether a code object's file is a Jupyter/IPython cell rather than a file on disk."""
+    return filename.startswith("<ipython-input-") or "/ipykernel_" in filename
+
+
+def _cell_place(filename: str) -> str:
+    lines = [line.strip() for line in linecache.getlines(filename)]
+    code = next((line for line in lines if line and not line.startswith("#")), "")
+    return f"the cell `{code[:60]}{' ...' if len(code) > 60 else ''}`"
+
+
+def _reading_place() -> str:
+    """Return where the current read comes from: the outermost cell, or the first caller outside reco."""
+    frame = sys._getframe(2)
+    caller = None
+    cell = None
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if caller is None and not filename.startswith(_PACKAGE):
+            caller = f"{filename}:{frame.f_lineno}"
+        if _is_cell(filename):
+            cell = filename
+        frame = frame.f_back
+    return _cell_place(cell) if cell else (caller or "reco")
+
+
+def _record_test_read() -> None:
+    _READS.setdefault((_reading_place(), _DECLARED[-1] if _DECLARED else None), None)
+
+
+@contextlib.contextmanager
+def declared_test_read(reason: str):
+    """Declare the test-part reads inside the block as a post-hoc analysis, made after every choice.
+
+    Declared reads are listed by :func:`check_test_reads` but do not count as a
+    place that reads the test part; use them for an analysis that looks closer
+    at the final scores and changes nothing that was chosen.
+
+    Args:
+        reason: what the reads are for, printed by :func:`check_test_reads`.
+
+    Raises:
+        ValueError: ``reason`` is empty.
+    """
+    if not isinstance(reason, str) or not reason.strip():
+        raise ValueError(
+            'declared_test_read needs a reason, e.g. declared_test_read("user 42\'s hits").'
+        )
+    _DECLARED.append(reason.strip())
+    try:
+        yield
+    finally:
+        _DECLARED.pop()
+
+
+def test_reads() -> pd.DataFrame:
+    """Return every place that read the test part in this process, in the order first seen.
+
+    Returns:
+        a DataFrame with columns ``place`` (a notebook cell, shown by its first
+        line of code, or ``file:line``) and ``declared`` (the reason given to
+        :func:`declared_test_read`, or ``None``).
+    """
+    return pd.DataFrame(list(_READS), columns=["place", "declared"])
+
+
+def reset_test_reads() -> None:
+    """Forget the test-part reads recorded so far (for tests and tools that run many checks)."""
+    _READS.clear()
+
+
+def check_test_reads(allowed: int = 1) -> None:
+    """Print where the test part was read, and fail if more than ``allowed`` undeclared places did.
+
+    Every notebook of the course ends with this check: choices are made on the
+    validation part, and the test part is read in one place, at the end.
+
+    Args:
+        allowed: how many undeclared places may read the test part.
+
+    Raises:
+        RuntimeError: more undeclared places read the test part, naming them and the fix.
+    """
+    reads = test_reads()
+    undeclared = reads.loc[reads["declared"].isna(), "place"].tolist()
+    declared = reads.dropna(subset=["declared"])
+    if len(undeclared) > allowed:
+        places = "\n".join(f"  - {place}" for place in undeclared)
+        raise RuntimeError(
+            f"the test part was read in {len(undeclared)} places, more than the {allowed} "
+            f'allowed:\n{places}\nFix: make choices on the validation part (part="val") '
+            "and read the test part in one place at the end; declare a post-hoc analysis "
+            "of the final scores with `with split.declared_test_read(reason):`."
+        )
+    count = f"{len(undeclared)} place" + ("" if len(undeclared) == 1 else "s")
+    print(f"The test part was read in {count}" + (":" if undeclared else "."))
+    for place in undeclared:
+        print(f"  {place}")
+    if len(declared):
+        print(f"Declared post-hoc reads, after every choice ({len(declared)}):")
+        for place, reason in declared.itertuples(index=False):
+            print(f"  {place}: {reason}")
