@@ -8,7 +8,6 @@ keeps the mapping both ways.
 
 from __future__ import annotations
 
-import contextlib
 import linecache
 import sys
 from collections.abc import Mapping
@@ -470,7 +469,7 @@ _TEST_FIELDS = frozenset({"X_test", "y_test"})
 _PACKAGE = str(Path(__file__).resolve().parent)
 #: (place, declared reason or None) of every test-part read, in the order first seen.
 _READS: dict[tuple[str, str | None], None] = {}
-_DECLARED: list[str] = []
+_DECLARED: list = []  # the declared_test_read in force, innermost last
 
 
 def _is_cell(filename: str) -> bool:
@@ -500,16 +499,21 @@ def _reading_place() -> str:
 
 
 def _record_test_read() -> None:
-    _READS.setdefault((_reading_place(), _DECLARED[-1] if _DECLARED else None), None)
+    _READS.setdefault((_reading_place(), _DECLARED[-1].reason if _DECLARED else None), None)
 
 
-@contextlib.contextmanager
-def declared_test_read(reason: str):
-    """Declare the test-part reads inside the block as a post-hoc analysis, made after every choice.
+class declared_test_read:  # noqa: N801 - used like a function, and as a context manager
+    """Declare test-part reads as a post-hoc analysis, made after every choice.
 
     Declared reads are listed by :func:`check_test_reads` but do not count as a
-    place that reads the test part; use them for an analysis that looks closer
-    at the final scores and changes nothing that was chosen.
+    place that reads the test part: use them for an analysis that looks closer
+    at the final scores and changes nothing that was chosen. Two uses:
+
+    * ``with split.declared_test_read("user 42's hits"):`` declares the reads
+      inside the block;
+    * ``split.declared_test_read("a closer look at the test errors")`` as a
+      statement declares every read from then on, for a notebook whose last
+      part analyses its final scores.
 
     Args:
         reason: what the reads are for, printed by :func:`check_test_reads`.
@@ -517,15 +521,22 @@ def declared_test_read(reason: str):
     Raises:
         ValueError: ``reason`` is empty.
     """
-    if not isinstance(reason, str) or not reason.strip():
-        raise ValueError(
-            'declared_test_read needs a reason, e.g. declared_test_read("user 42\'s hits").'
-        )
-    _DECLARED.append(reason.strip())
-    try:
-        yield
-    finally:
-        _DECLARED.pop()
+
+    def __init__(self, reason: str):
+        if not isinstance(reason, str) or not reason.strip():
+            raise ValueError(
+                'declared_test_read needs a reason, e.g. declared_test_read("user 42\'s hits").'
+            )
+        self.reason = reason.strip()
+        _DECLARED.append(self)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if any(d is self for d in _DECLARED):
+            del _DECLARED[max(i for i, d in enumerate(_DECLARED) if d is self)]
+        return False
 
 
 def test_reads() -> pd.DataFrame:
@@ -540,8 +551,9 @@ def test_reads() -> pd.DataFrame:
 
 
 def reset_test_reads() -> None:
-    """Forget the test-part reads recorded so far (for tests and tools that run many checks)."""
+    """Forget the test-part reads and declarations so far (for tests and tools that run many checks)."""
     _READS.clear()
+    _DECLARED.clear()
 
 
 def check_test_reads(allowed: int = 1) -> None:

@@ -97,3 +97,12 @@ def test_reads_of_other_parts_are_not_recorded(three_way):
         three_way._rows("test"), object.__getattribute__(three_way, "X_test")
     )
     assert split.test_reads().empty
+
+
+def test_a_declaration_as_a_statement_holds_from_then_on(three_way):
+    three_way.X_test  # noqa: B018
+    split.declared_test_read("the rest of the notebook looks closer at the final scores")
+    three_way.y_test  # noqa: B018
+    three_way.part("test")
+    assert split.test_reads()["declared"].notna().sum() == 2
+    split.check_test_reads()
