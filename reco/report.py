@@ -27,12 +27,24 @@ RESULT_COLUMNS = (
     "ndcg_at_10",
     "precision_at_10",
     "recall_at_10",
+    "ndcg_gap",
+    "ndcg_gap_low",
+    "ndcg_gap_high",
     "train_seconds",
 )
 
+#: The columns :func:`show_result` fills from ``gap=``: a ranking row's NDCG@10 minus
+#: popularity's, averaged over the same users, and its paired bootstrap 95% interval
+#: (:func:`reco.evaluate.paired_bootstrap`).
+GAP_COLUMNS = {"gap": "ndcg_gap", "low": "ndcg_gap_low", "high": "ndcg_gap_high"}
+
 #: The metric names :func:`show_result` records: the columns of ``build/results.csv``
 #: that hold a metric.
-METRIC_COLUMNS = tuple(c for c in RESULT_COLUMNS if c not in ("model", "notebook", "train_seconds"))
+METRIC_COLUMNS = tuple(
+    c
+    for c in RESULT_COLUMNS
+    if c not in ("model", "notebook", "train_seconds", *GAP_COLUMNS.values())
+)
 
 # reco.evaluate.ranking_metrics's names that have a results column, at k = 10
 _RANKING_NAMES = {"ndcg": "ndcg_at_10", "precision": "precision_at_10", "recall": "recall_at_10"}
@@ -51,13 +63,32 @@ def _check_metric_names(names, where: str, fix: str) -> None:
     )
 
 
-def result_line(model_name: str, metrics: Mapping[str, float]) -> str:
-    """Format test metrics as one line, at 4 decimals."""
+def result_line(model_name: str, metrics: Mapping[str, float], gap=None) -> str:
+    """Format test metrics as one line, at 4 decimals, with the gap to popularity if given."""
     parts = [f"{k.upper()} {v:.4f}" for k, v in metrics.items()]
+    if gap is not None:
+        parts.append(
+            f"NDCG@10 minus popularity's {gap['gap']:+.4f} "
+            f"(95% interval {gap['low']:+.4f} to {gap['high']:+.4f})"
+        )
     return f"{model_name}: test " + ", ".join(parts)
 
 
-def show_result(model_name: str, metrics: Mapping[str, float], history=None) -> None:
+def _gap_record(gap) -> dict[str, float]:
+    """Check ``gap`` (from paired_bootstrap) and return it under the results columns' names."""
+    if not isinstance(gap, Mapping) or any(k not in gap for k in GAP_COLUMNS):
+        raise ValueError(
+            f"gap must be the dict that reco.evaluate.paired_bootstrap returns, with keys "
+            f"{list(GAP_COLUMNS)}; got {gap!r}. Fix: pass gap=evaluate.paired_bootstrap("
+            "model's per-user NDCG, popularity's per-user NDCG)."
+        )
+    values = {column: float(gap[key]) for key, column in GAP_COLUMNS.items()}
+    if not values["ndcg_gap_low"] <= values["ndcg_gap"] <= values["ndcg_gap_high"]:
+        raise ValueError(f"gap's interval does not hold its gap: {gap!r}.")
+    return values
+
+
+def show_result(model_name: str, metrics: Mapping[str, float], history=None, *, gap=None) -> None:
     """Display a model's test metrics and record them for ``make run``.
 
     Args:
@@ -67,6 +98,10 @@ def show_result(model_name: str, metrics: Mapping[str, float], history=None) -> 
             :data:`METRIC_COLUMNS` (``"ndcg_at_10"``, ...).
         history: the DataFrame from :func:`reco.train.fit`; its
             ``attrs["train_seconds"]``, if present, is recorded (not printed).
+        gap: for a ranking row, its NDCG@10 minus popularity's over the same
+            users with a paired bootstrap interval, the dict of
+            :func:`reco.evaluate.paired_bootstrap` (keys ``gap``, ``low``,
+            ``high``); printed, and recorded in the ``ndcg_gap*`` columns.
 
     Raises:
         ValueError: a metric name is not one of :data:`METRIC_COLUMNS`, such as
@@ -83,10 +118,12 @@ def show_result(model_name: str, metrics: Mapping[str, float], history=None) -> 
     if history is not None:
         seconds = history.attrs.get("train_seconds")
     record = {"model": model_name, **{k: float(v) for k, v in metrics.items()}}
+    if gap is not None:
+        record.update(_gap_record(gap))
     if seconds is not None:
         record["train_seconds"] = float(seconds)
     display(
-        {"text/plain": result_line(model_name, metrics)},
+        {"text/plain": result_line(model_name, metrics, gap)},
         raw=True,
         metadata={METADATA_KEY: record},
     )
@@ -153,7 +190,7 @@ def results_frame(rows) -> pd.DataFrame:
     """
     rows = list(rows)
     for stem, record in rows:
-        names = [k for k in record if k not in ("model", "train_seconds")]
+        names = [k for k in record if k not in ("model", "train_seconds", *GAP_COLUMNS.values())]
         _check_metric_names(
             names,
             f"notebook {stem}'s record of {record.get('model')!r}",

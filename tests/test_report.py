@@ -121,3 +121,37 @@ def test_a_truncated_notebook_is_named_with_the_fix(tmp_path, text):
     message = str(excinfo.value)
     assert str(bad) in message and "make outputs NB=" in message and "git checkout" in message
     assert not isinstance(excinfo.value, json.JSONDecodeError)
+
+
+def test_a_ranking_row_records_its_gap_to_popularity_with_the_interval(shown):
+    gap = {"gap": 0.0107, "low": -0.003, "high": 0.025, "users": 600}
+    report.show_result("V2", {"ndcg_at_10": 0.1287}, gap=gap)
+    (data,), kwargs = shown[0]
+    assert data["text/plain"] == (
+        "V2: test NDCG_AT_10 0.1287, NDCG@10 minus popularity's +0.0107 "
+        "(95% interval -0.0030 to +0.0250)"
+    )
+    record = kwargs["metadata"][report.METADATA_KEY]
+    assert record == {
+        "model": "V2",
+        "ndcg_at_10": 0.1287,
+        "ndcg_gap": 0.0107,
+        "ndcg_gap_low": -0.003,
+        "ndcg_gap_high": 0.025,
+    }
+    row = report.results_frame([("07_x", record)]).iloc[0]
+    assert (row["ndcg_gap_low"], row["ndcg_gap_high"]) == (-0.003, 0.025)
+
+
+@pytest.mark.parametrize(
+    "gap, match",
+    [
+        ({"gap": 0.01, "low": 0.0}, "paired_bootstrap"),
+        (0.01, "paired_bootstrap"),
+        ({"gap": 0.03, "low": 0.0, "high": 0.02}, "does not hold"),
+    ],
+)
+def test_a_gap_that_is_not_a_bootstrap_result_is_refused(shown, gap, match):
+    with pytest.raises(ValueError, match=match):
+        report.show_result("V2", {"ndcg_at_10": 0.1}, gap=gap)
+    assert not shown
