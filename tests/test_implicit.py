@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from conftest import ImplicitModels
 
-from reco import evaluate, kinds, train
+from reco import evaluate, implicit, kinds, train
 from reco.implicit import build_implicit_mf, interactions
 from reco.similar import movie_factors
 from reco.split import Split
@@ -261,9 +261,172 @@ def test_an_unknown_loss_is_a_clear_error(data):
     model = build_implicit_mf(n_users=20, n_movies=30, n_factors=2)
     with pytest.raises(
         ValueError,
-        match=r"'implicit_mf' model trains with the loss \['logistic', 'multinomial'\]; got 'bpr'",
+        match=r"'implicit_mf' model trains with the loss \['bpr', 'logistic', "
+        r"'logistic_weighted', 'multinomial'\]; got 'warp'",
     ):
-        train.fit(model, data.split, loss="bpr")
+        train.fit(model, data.split, loss="warp")
+
+
+# --------------------------------------------------------------------------- losses that rank
+
+SOFTPLUS = np.logaddexp  # softplus(v) = logaddexp(0, v)
+
+
+def hand_row():
+    """One user, 4 movies: rated 0 and 2; float32 logits."""
+    x = np.array([[1, 0, 1, 0]], dtype=np.float32)
+    z = np.array([[2.0, 0.5, -1.0, 1.0]], dtype=np.float32)
+    return x, z
+
+
+def value(loss, x, z):
+    return float(keras.ops.convert_to_numpy(loss(x, z)))
+
+
+@pytest.mark.parametrize("w", [0.03, 0.5, 1.0])
+def test_the_weighted_logistic_loss_down_weights_the_negatives(w):
+    x, z = hand_row()
+    expected = np.mean(x * SOFTPLUS(0, -z) + w * (1 - x) * SOFTPLUS(0, z))
+    assert value(implicit.WeightedLogistic(w), x, z) == pytest.approx(expected, rel=1e-6)
+    # the loss train.fit compiles under that name, with the keyword set
+    loss = implicit.ImplicitKind.losses[implicit.loss_name("logistic_weighted", negative_weight=w)]
+    assert value(loss(None), x, z) == pytest.approx(expected, rel=1e-6)
+
+
+def test_the_weighted_logistic_loss_with_weight_1_is_keras_binary_cross_entropy():
+    x, z = hand_row()
+    bce = keras.losses.BinaryCrossentropy(from_logits=True)
+    assert value(implicit.WeightedLogistic(1.0), x, z) == pytest.approx(value(bce, x, z), rel=1e-6)
+
+
+def test_bpr_is_the_mean_softplus_of_the_gaps_over_every_pair():
+    x, z = hand_row()
+    pairs = [SOFTPLUS(0, z[0, j] - z[0, i]) for i in (0, 2) for j in (1, 3)]
+    train.set_seed()
+    # as many draws as movies: every rated and every unrated movie is drawn
+    assert value(implicit.BPR(n_negatives=2, n_positives=2), x, z) == pytest.approx(
+        np.mean(pairs), rel=1e-6
+    )
+    assert value(implicit.BPR(n_negatives=9, n_positives=9), x, z) == pytest.approx(
+        np.mean(pairs), rel=1e-6
+    )
+
+
+def test_bpr_draws_the_unrated_movies_uniformly():
+    x, z = hand_row()
+    rows = np.repeat(x, 400, axis=0), np.repeat(z, 400, axis=0)
+    train.set_seed()
+    per_user = keras.ops.convert_to_numpy(
+        implicit.BPR(n_negatives=1, n_positives=2, reduction=None)(*rows)
+    )
+    with_1, with_3 = (np.mean([SOFTPLUS(0, z[0, j] - z[0, i]) for i in (0, 2)]) for j in (1, 3))
+    drew_1 = np.isclose(per_user, with_1, rtol=1e-5)
+    assert (drew_1 | np.isclose(per_user, with_3, rtol=1e-5)).all()  # never a rated movie
+    assert 160 < drew_1.sum() < 240  # 200 expected; 4 standard deviations is 40
+
+
+def test_bpr_draws_the_same_after_the_same_seed():
+    rng = np.random.default_rng(0)
+    x = (rng.random((8, 30)) < 0.3).astype(np.float32)
+    z = rng.normal(size=(8, 30)).astype(np.float32)
+    draws = []
+    for seed in (3, 3, 4):
+        train.set_seed(seed)
+        loss = implicit.BPR(n_negatives=2, n_positives=2, reduction=None)
+        draws.append(np.concatenate([keras.ops.convert_to_numpy(loss(x, z)) for _ in range(2)]))
+    np.testing.assert_array_equal(draws[0], draws[1])
+    assert not np.array_equal(draws[0], draws[2])
+    assert not np.array_equal(draws[0][:8], draws[0][8:])  # each call draws anew
+
+
+def test_bpr_training_ranks_the_rated_movies_above_the_others(data):
+    # 20 full-batch steps in one epoch and one graph call: one trace, no per-epoch overhead.
+    train.set_seed()
+    model = build_implicit_mf(data.encoder, n_factors=16, dropout=0.0)
+    config = train.TrainConfig(batch_size=20, epochs=1, lr=0.1, steps_per_execution=20)
+    train.compile_model(model, config, loss="bpr(n_negatives=8)")
+    users, rows = data.split.for_model(model)
+    before = logits_of(model, users)
+    history = model.fit(np.tile(users, 20), np.tile(rows, (20, 1)), batch_size=20, verbose=0)
+    assert history.history["loss"][0] < 0.3 < np.log(2) - 0.2
+
+    def auc(logits):  # the share of (rated, unrated) pairs of a user ranked the right way
+        pairs = [
+            (scores[rated][:, None] > scores[~rated][None, :]).mean()
+            for scores, rated in zip(logits, rows > 0, strict=True)
+        ]
+        return np.mean(pairs)
+
+    assert auc(before) < 0.7 and auc(logits_of(model, users)) > 0.99
+
+
+def test_a_loss_saves_and_loads_with_its_settings():
+    for loss in (implicit.WeightedLogistic(0.03), implicit.BPR(8, 32, seed=5)):
+        again = keras.losses.deserialize(keras.losses.serialize(loss))
+        assert type(again) is type(loss) and again.get_config() == loss.get_config()
+
+
+@pytest.mark.parametrize(
+    ("loss", "message"),
+    [
+        ("logistic_weighted(negative_weight=0)", r"negative_weight must be in \(0, 1\]; got 0"),
+        ("logistic_weighted(negative_weight=2.0)", r"negative_weight must be in \(0, 1\]"),
+        ("bpr(n_negatives=0)", "n_negatives must be at least 1"),
+        ("bpr(n_neg=4)", r"'bpr' takes the keyword\(s\) \['n_negatives', 'n_positives'\]"),
+        ("bpr(n_negatives=x)", "cannot read 'n_negatives=x'"),
+        ("logistic(negative_weight=0.1)", "'logistic' takes no keywords"),
+    ],
+)
+def test_bad_loss_keywords_are_a_clear_error(data, loss, message):
+    model = build_implicit_mf(n_users=20, n_movies=30, n_factors=2)
+    with pytest.raises(ValueError, match=message):
+        train.compile_model(model, loss=loss)
+
+
+def test_loss_name_writes_the_keywords_the_kind_reads():
+    assert implicit.loss_name("bpr") == "bpr"
+    name = implicit.loss_name("bpr", n_positives=8, n_negatives=4)
+    assert name == "bpr(n_negatives=4, n_positives=8)"
+    loss = implicit.ImplicitKind.losses[name](None)
+    assert (loss.n_negatives, loss.n_positives) == (4, 8)
+    assert implicit.LOSSES == ("multinomial", "logistic")  # the two notebook 08 compares
+
+
+# --------------------------------------------------------------------------- positives at 4 stars
+
+
+def test_positives_keep_the_training_ratings_of_4_stars_and_more():
+    split = hand_split()
+    liked = implicit.positives(split)
+    np.testing.assert_array_equal(liked.X_train, [[0, 2], [2, 2]])
+    np.testing.assert_array_equal(liked.y_train, [4.0, 5.0])
+    assert liked.X_test is split.X_test and liked.y_test is split.y_test
+    assert (liked.n_users, liked.n_movies) == (5, 6)
+    np.testing.assert_array_equal(implicit.positives(split, 3.5).y_train, [4.0, 3.5, 5.0])
+
+
+def test_positives_filter_the_training_context_too():
+    s = hand_split()
+    times = {"train": {"timestamp": np.arange(5.0)}, "test": {"timestamp": np.array([7.0, 8.0])}}
+    split = Split(s.X_train, s.y_train, s.X_test, s.y_test, n_users=5, n_movies=6, context=times)
+    liked = implicit.positives(split, 3.0)
+    np.testing.assert_array_equal(liked.context["train"]["timestamp"], [0.0, 2.0, 3.0])
+    assert liked.context["test"] is times["test"]
+    assert split.context["train"]["timestamp"].shape == (5,)  # the original is unchanged
+
+
+@pytest.mark.parametrize(
+    ("min_rating", "message"),
+    [
+        ("four", "min_rating must be a number of stars; got 'four'"),
+        (float("nan"), "min_rating must be a number of stars"),
+        (True, "min_rating must be a number of stars"),
+        (5.5, "no training rating is at least min_rating=5.5: the highest is 5"),
+    ],
+)
+def test_bad_min_rating_is_a_clear_error(min_rating, message):
+    with pytest.raises(ValueError, match=message):
+        implicit.positives(hand_split(), min_rating)
 
 
 # --------------------------------------------------------------------------- evaluation
