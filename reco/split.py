@@ -9,6 +9,7 @@ keeps the mapping both ways.
 from __future__ import annotations
 
 import linecache
+import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -474,7 +475,10 @@ _DECLARED: list = []  # the declared_test_read in force, innermost last
 
 def _is_cell(filename: str) -> bool:
     """Whether a code object's file is a Jupyter/IPython cell rather than a file on disk."""
-    return filename.startswith("<ipython-input-") or "/ipykernel_" in filename
+    return (
+        filename.startswith("<ipython-input-")
+        or re.search(r"/ipykernel_\d+/", filename) is not None
+    )
 
 
 def _cell_place(filename: str) -> str:

@@ -89,6 +89,7 @@ def test_a_cell_is_named_by_its_first_line_of_code(monkeypatch):
     monkeypatch.setitem(linecache.cache, name, (0, None, ["# a comment\n", "x = 1\n"], name))
     assert split._is_cell(name) and split._cell_place(name) == "the cell `x = 1`"
     assert not split._is_cell(__file__)
+    assert not split._is_cell("/venv/lib/python3.11/site-packages/ipykernel_launcher.py")
 
 
 def test_reads_of_other_parts_are_not_recorded(three_way):
