@@ -343,3 +343,177 @@ def test_overlap_rejects_counts_beyond_k_and_empty_input():
         plots.plot_overlap({"pairs": np.array([0, 4])}, k=3)
     with pytest.raises(ValueError, match="empty"):
         plots.plot_overlap({})
+
+
+# --------------------------------------------------------------------------- comparison
+
+
+def _table():
+    # Three models in an order that is not the NDCG order, on four metrics of different scales.
+    return pd.DataFrame(
+        {
+            "ndcg": [0.10, 0.12, 0.02],
+            "precision": [0.07, 0.06, 0.01],
+            "recall": [0.09, 0.11, 0.01],
+            "hit_rate": [0.40, 0.45, 0.05],
+            "rmse": [np.nan, 0.85, 0.9],  # NaN in a column that is not drawn is fine
+        },
+        index=pd.Index(["popularity", "V2", "random"], name="model"),
+    )
+
+
+def _dots(panel):
+    return panel.get_lines()[0].get_xdata().tolist()
+
+
+def test_comparison_has_one_panel_per_metric_with_its_own_scale_and_one_model_order():
+    table = _table()
+    fig = plots.plot_comparison(table, title="Top-10 lists")
+    assert [a.get_title() for a in fig.axes] == ["NDCG", "precision", "recall", "hit rate"]
+    # Sorted by NDCG, best at the top (the first tick label is the lowest on the y axis).
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["V2", "popularity", "random"]
+    ys = fig.axes[0].get_lines()[0].get_ydata().tolist()
+    assert ys == [2, 1, 0]
+    for panel, metric in zip(fig.axes, ["ndcg", "precision", "recall", "hit_rate"], strict=True):
+        assert _dots(panel) == table.loc[["V2", "popularity", "random"], metric].tolist()
+        lo, hi = panel.get_xlim()
+        assert lo == 0 and table[metric].max() < hi < 1.2 * table[metric].max()
+    # 2 columns x 2 rows: two distinct left edges and two distinct bottoms.
+    lefts = {round(a.get_position().x0, 3) for a in fig.axes}
+    bottoms = {round(a.get_position().y0, 3) for a in fig.axes}
+    assert len(lefts) == 2 and len(bottoms) == 2
+    assert fig.get_suptitle() == "Top-10 lists"
+    kept = plots.plot_comparison(table, ("recall", "ndcg", "precision"), sort=False)
+    assert len(kept.axes) == 3  # the fourth cell of the 2 x 2 grid is removed
+    assert [t.get_text() for t in kept.axes[0].get_yticklabels()] == list(table.index)
+
+
+def test_comparison_draws_intervals_of_a_metric_and_of_a_gap_to_the_reference():
+    table = _table()
+    own = pd.DataFrame({"low": [0.05, 0.08], "high": [0.09, 0.14]}, index=["popularity", "V2"])
+    gaps = pd.DataFrame(
+        {"gap": [0.02, -0.08], "low": [-0.005, -0.12], "high": [0.04, -0.06]},
+        index=["V2", "random"],
+    )
+    fig = plots.plot_comparison(
+        table, intervals={"recall": own, "ndcg": gaps}, reference="popularity"
+    )
+    ndcg, recall = fig.axes[0], fig.axes[2]
+    # V2 is at y=2, popularity at 1, random at 0; a gap is shifted by popularity's 0.10.
+    segments = {seg[0, 1]: seg[:, 0].tolist() for seg in ndcg.collections[0].get_segments()}
+    np.testing.assert_allclose(segments[2], [0.095, 0.14])
+    np.testing.assert_allclose(segments[0], [-0.02, 0.04])
+    assert 1 not in segments  # the reference itself has no whisker
+    segments = {seg[0, 1]: seg[:, 0].tolist() for seg in recall.collections[0].get_segments()}
+    assert segments == {2: [0.08, 0.14], 1: [0.05, 0.09]}
+    assert recall.get_xlim()[1] > 0.14  # the scale makes room for the whisker
+    # A dashed line at popularity's value in every panel, and a note saying what is drawn.
+    for panel, metric in zip(fig.axes, ["ndcg", "precision", "recall", "hit_rate"], strict=True):
+        dashed = [ln for ln in panel.get_lines() if ln.get_linestyle() == "--"]
+        assert [ln.get_xdata()[0] for ln in dashed] == [table.loc["popularity", metric]]
+    assert "interval of the gap to popularity" in fig.get_suptitle()
+
+
+def test_comparison_draws_on_given_axes_one_per_metric():
+    fig, (left, right) = plt.subplots(1, 2)
+    out = plots.plot_comparison(_table(), ("ndcg", "recall"), ax=[left, right])
+    assert out is fig and right.get_title() == "recall"
+    single = plots.plot_comparison(_table(), "ndcg", ax=plt.subplots()[1])
+    assert len(single.axes) == 1
+    with pytest.raises(ValueError, match=r"ax holds 2 Axes for 4 metric\(s\).*one Axes per metric"):
+        plots.plot_comparison(_table(), ax=[left, right])
+
+
+def test_comparison_names_bad_input_and_the_fix():
+    table = _table()
+    gaps = pd.DataFrame({"gap": [0.02], "low": [0.0], "high": [0.04]}, index=["V2"])
+    with pytest.raises(ValueError, match="empty"):
+        plots.plot_comparison(table.iloc[:0])
+    with pytest.raises(ValueError, match=r"no column\(s\) \['auc'\].*metrics=<your column>"):
+        plots.plot_comparison(table, metrics=("auc",))
+    with pytest.raises(ValueError, match=r"NaN.*\['rmse'\] for \['popularity'\].*table\.drop"):
+        plots.plot_comparison(table, metrics=("ndcg", "rmse"))
+    with pytest.raises(ValueError, match=r"reference 'pop' is not a model.*reference='popularity'"):
+        plots.plot_comparison(table, reference="pop")
+    with pytest.raises(ValueError, match=r"got a DataFrame.*intervals=\{'ndcg': gaps\}"):
+        plots.plot_comparison(table, intervals=gaps, reference="popularity")
+    with pytest.raises(ValueError, match="holds gaps.*reference='popularity'"):
+        plots.plot_comparison(table, intervals={"ndcg": gaps})
+    with pytest.raises(ValueError, match=r"'mrr', which is not drawn.*metrics="):
+        plots.plot_comparison(table, intervals={"mrr": gaps}, reference="popularity")
+    with pytest.raises(ValueError, match=r"no column\(s\) \['high'\]"):
+        plots.plot_comparison(table, intervals={"ndcg": gaps[["low"]]})
+    bad = {
+        "NaN": (gaps.assign(low=np.nan), r"NaN or non-numeric values in \['low'\] for \['V2'\]"),
+        "flip": (gaps.assign(low=0.05), r"low > high for \['V2'\].*swapped"),
+        "model": (gaps.rename(index={"V2": "V3"}), r"not in the table: \['V3'\]"),
+        "gap": (gaps.assign(gap=0.05), r"gap of 'V2' is 0.0500 but .* differs .* by 0.0200"),
+    }
+    for frame, message in bad.values():
+        with pytest.raises(ValueError, match=message):
+            plots.plot_comparison(table, intervals={"ndcg": frame}, reference="popularity")
+
+
+# --------------------------------------------------------------------------- gaps
+
+
+def _gaps():
+    return pd.DataFrame(
+        {
+            "gap": [-0.01, 0.011, -0.08],
+            "low": [-0.025, -0.003, -0.1],
+            "high": [0.001, 0.025, -0.07],
+            "users": [560, 560, 560],
+        },
+        index=["RecommenderNetV2", "V2", "RecommenderNet"],
+    )
+
+
+def test_gaps_are_dots_with_whiskers_sorted_and_grey_where_the_interval_holds_zero():
+    ax = plots.plot_gaps(_gaps(), xlabel="NDCG@10 gap to popularity")
+    assert [t.get_text() for t in ax.get_yticklabels()] == [
+        "V2",
+        "RecommenderNetV2",
+        "RecommenderNet",
+    ]
+    zero = [ln for ln in ax.get_lines() if ln.get_xdata()[0] == 0 and len(ln.get_xdata()) == 2]
+    assert len(zero) == 1  # the vertical line at 0
+    dots = {ln.get_label(): ln for ln in ax.get_lines() if ln.get_marker() == "o"}
+    assert dots["tie"].get_xdata().tolist() == [0.011, -0.01]  # both intervals hold 0
+    assert dots["interval excludes 0"].get_xdata().tolist() == [-0.08]
+    whiskers = [seg[:, 0].tolist() for c in ax.collections for seg in c.get_segments()]
+    assert sorted(whiskers) == [[-0.1, -0.07], [-0.025, 0.001], [-0.003, 0.025]]
+    assert _legend_texts(ax) == ["interval excludes 0", "tie"]
+    assert ax.get_xlabel() == "NDCG@10 gap to popularity"
+
+
+def test_gaps_name_bad_input_and_the_fix():
+    with pytest.raises(ValueError, match=r"no column\(s\) \['gap'\]"):
+        plots.plot_gaps(_gaps().drop(columns="gap"))
+    with pytest.raises(ValueError, match=r"NaN.*\['high'\] for \['V2'\].*drop those rows"):
+        plots.plot_gaps(_gaps().assign(high=[0.0, np.nan, 0.0]))
+    with pytest.raises(ValueError, match="empty"):
+        plots.plot_gaps(_gaps().iloc[:0])
+    with pytest.raises(ValueError, match="must be a DataFrame.*paired_bootstrap"):
+        plots.plot_gaps({"V2": {"gap": 0.01, "low": 0.0, "high": 0.02}})
+
+
+# --------------------------------------------------------------------------- movie map labels
+
+
+@pytest.mark.parametrize(
+    ("title", "short"),
+    [
+        ("Matrix, The (1999)", "The Matrix (1999)"),
+        ("Shawshank Redemption, The (1994)", "Shawshank Redemption (1994)"),
+        ("Amelie (Fabuleux destin d'Amélie Poulain, Le) (2001)", "Amelie (2001)"),
+        ("(500) Days of Summer (2009)", "(500) Days of Summer (2009)"),
+        ("Star Wars: Episode IV - A New Hope (1977)", "Star Wars: Episode IV (1977)"),
+        ("E.T. the Extra-Terrestrial (1982)", "E.T. the Extra… (1982)"),
+        ("Monty Python and the Holy Grail (1975)", "Monty Python and the… (1975)"),
+        ("Cosmos (1980-1981)", "Cosmos (1980-1981)"),
+        ("No year at all", "No year at all"),
+    ],
+)
+def test_short_titles_keep_the_year_and_drop_what_a_reader_can_miss(title, short):
+    assert plots._short_title(title, width=22) == short

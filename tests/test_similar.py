@@ -17,7 +17,13 @@ import pytest  # noqa: E402
 
 from reco import models, plots  # noqa: E402
 from reco.baselines import PopularityBaseline  # noqa: E402
-from reco.similar import movie_factors, movie_map, similar_movies  # noqa: E402
+from reco.similar import (  # noqa: E402
+    axis_correlations,
+    axis_ends,
+    movie_factors,
+    movie_map,
+    similar_movies,
+)
 from reco.split import Split, encode_ids  # noqa: E402
 
 MOVIE_IDS = [10, 20, 30, 40, 50, 60]
@@ -182,15 +188,147 @@ def test_movie_map_needs_three_movies(map_model, encoder, movies, ratings):
 # --------------------------------------------------------------------------- plots
 
 
-def test_plot_movie_map_draws_every_movie_and_labels_the_most_rated(
+def test_plot_movie_map_names_the_most_rated_and_the_ends_of_each_axis(
     map_model, encoder, movies, ratings
 ):
     frame = movie_map(map_model, encoder, movies, ratings, min_ratings=1)
-    ax = plots.plot_movie_map(frame, n_labels=2)
+    ax = plots.plot_movie_map(frame, n_labels=3, ax=plt.subplots()[1])  # plain Axes: faster
     assert ax.collections[0].get_offsets().shape == (len(frame), 2)
-    assert [t.get_text() for t in ax.texts] == frame["title"].head(2).tolist()
+    # In turn: the most rated (10, the smaller id of the two with 3 ratings), then the
+    # lowest and the highest on pc1.
+    expected = [10, frame["pc1"].idxmin(), frame["pc1"].idxmax()]
+    assert len(set(expected)) == 3
+    assert [t.get_text() for t in ax.texts] == [f"Movie {m} (1999)" for m in expected]
     explained = frame.attrs["explained"]
-    assert f"{explained[0]:.0%}" in ax.get_title()
-    assert len(plots.plot_movie_map(frame, n_labels=50).texts) == len(frame)
+    assert f"{explained[0]:.0%} of the variance" in ax.get_xlabel()
+    assert len(plots.plot_movie_map(frame, n_labels=50, ax=plt.subplots()[1]).texts) == len(frame)
+    chosen = plots.plot_movie_map(frame, labels=[60, 30], ax=plt.subplots()[1])
+    assert [t.get_text() for t in chosen.texts] == ["Movie 60 (1999)", "Movie 30 (1999)"]
+
+
+def test_plot_movie_map_labels_stay_inside_the_axes_and_apart():
+    rng = np.random.default_rng(0)
+    n = 60
+    frame = pd.DataFrame(
+        {
+            "title": [f"A fairly long movie title number {i}, The (19{i:02d})" for i in range(n)],
+            "n_ratings": rng.integers(50, 300, n),
+            "pc1": rng.normal(size=n),
+            "pc2": rng.normal(size=n),
+        },
+        index=pd.Index(np.arange(n) + 1, name="movieId"),
+    )
+    ax = plots.plot_movie_map(frame)
+    assert len(ax.texts) == 12
+    assert all(len(t.get_text()) <= 22 + len(" (1999)") for t in ax.texts)
+    ax.figure.draw_without_rendering()
+    inside = ax.get_window_extent()
+    boxes = [t.get_window_extent() for t in ax.texts]
+    for i, box in enumerate(boxes):
+        assert inside.x0 <= box.x0 and box.x1 <= inside.x1, ax.texts[i].get_text()
+        assert inside.y0 <= box.y0 and box.y1 <= inside.y1, ax.texts[i].get_text()
+        for other in boxes[:i]:
+            assert not box.overlaps(other), ax.texts[i].get_text()
+
+
+def test_plot_movie_map_names_bad_input_and_the_fix(map_model, encoder, movies, ratings):
+    frame = movie_map(map_model, encoder, movies, ratings, min_ratings=1)
     with pytest.raises(ValueError, match="pc1"):
         plots.plot_movie_map(frame.drop(columns="pc1"))
+    with pytest.raises(ValueError, match=r"\['title'\].*title_col=<your column>"):
+        plots.plot_movie_map(frame.rename(columns={"title": "name"}))
+    with pytest.raises(ValueError, match=r"NaN.*\['pc2'\] for \[20\]"):
+        plots.plot_movie_map(frame.assign(pc2=frame["pc2"].where(frame.index != 20)))
+    with pytest.raises(ValueError, match=r"labels has \[99\].*axis_ends"):
+        plots.plot_movie_map(frame, labels=[10, 99])
+
+
+# --------------------------------------------------------------------------- reading the map
+
+#: A hand-built map of four movies. pc1 = 1, 2, 3, 4 follows the mean rating (1, 2, 3, 4 stars)
+#: and the log of the number of ratings (1, 2, 4, 8) exactly: correlation 1. pc2 = 1, 3, 2, 4:
+#: against pc1's ranks, sum of products of deviations 4, sums of squares 5 and 5: 0.8.
+#: Children is 1, 1, 0, 0: against pc1, -2 / sqrt(5 * 1) = -0.894; Drama is its complement.
+#: Animation is 1, 0, 0, 1: 0 against pc1. Every movie is a Comedy: no correlation, left out.
+HAND_MAP = pd.DataFrame(
+    {
+        "title": ["Low (2001)", "Second (2002)", "Third (2003)", "High (2004)"],
+        "n_ratings": [1, 2, 4, 8],
+        "pc1": [1.0, 2.0, 3.0, 4.0],
+        "pc2": [1.0, 3.0, 2.0, 4.0],
+    },
+    index=pd.Index([11, 12, 13, 14], name="movieId"),
+)
+HAND_MOVIES = pd.DataFrame(
+    {
+        "movieId": [11, 12, 13, 14, 15],
+        "title": [*HAND_MAP["title"], "Not on the map (2005)"],
+        "genres": [
+            "Comedy|Children|Animation",
+            "Children|Comedy",
+            "Comedy|Drama",
+            "Animation|Comedy|Drama",
+            "Western",
+        ],
+    }
+)
+HAND_RATINGS = pd.DataFrame(
+    {
+        "movieId": [11] + [12] * 2 + [13] * 4 + [14] * 8 + [15],
+        "rating": [1.0] + [2.0] * 2 + [3.0] * 4 + [3.0, 5.0] * 4 + [5.0],
+    }
+)
+
+
+def test_axis_ends_lists_n_movies_at_each_end_most_extreme_first():
+    ends = axis_ends(HAND_MAP, HAND_RATINGS, n=2)
+    assert ends.index.names == ["component", "end", "rank"]
+    assert len(ends) == 2 * 2 * 2
+    assert list(ends.columns) == ["movieId", "title", "score", "n_ratings", "mean_rating"]
+    assert ends.loc[("pc1", "low"), "movieId"].tolist() == [11, 12]
+    assert ends.loc[("pc1", "high"), "movieId"].tolist() == [14, 13]
+    assert ends.loc[("pc2", "low"), "movieId"].tolist() == [11, 13]
+    assert ends.loc[("pc2", "high"), "score"].tolist() == [4.0, 3.0]
+    high = ends.loc[("pc1", "high")]
+    assert high["title"].tolist() == ["High (2004)", "Third (2003)"]
+    assert high["n_ratings"].tolist() == [8, 4] and high["mean_rating"].tolist() == [4.0, 3.0]
+    assert ends.loc["pc2"].index.get_level_values("end").unique().tolist() == ["low", "high"]
+
+
+def test_axis_ends_name_bad_input_and_the_fix():
+    with pytest.raises(ValueError, match=r"n=3 .* need at least 6 movies on the map; it has 4"):
+        axis_ends(HAND_MAP, HAND_RATINGS, n=3)
+    with pytest.raises(ValueError, match="n must be at least 1"):
+        axis_ends(HAND_MAP, HAND_RATINGS, n=0)
+    with pytest.raises(
+        ValueError, match=r"NaN in \['pc1', 'pc2'\] for 1 movie\(s\): \[12\].*dropna"
+    ):
+        axis_ends(HAND_MAP.assign(pc1=[1.0, np.nan, 3.0, 4.0]), HAND_RATINGS, n=1)
+    with pytest.raises(ValueError, match=r"no column\(s\) \['pc2'\].*components=<your column>"):
+        axis_ends(HAND_MAP.drop(columns="pc2"), HAND_RATINGS)
+    with pytest.raises(ValueError, match=r"movieId \[11\].*the ratings table the map was built"):
+        axis_ends(HAND_MAP, HAND_RATINGS[HAND_RATINGS["movieId"] != 11], n=1)
+    with pytest.raises(ValueError, match="empty"):
+        axis_ends(HAND_MAP.iloc[:0], HAND_RATINGS)
+
+
+def test_axis_correlations_against_hand_computed_values():
+    corr = axis_correlations(HAND_MAP, HAND_MOVIES, HAND_RATINGS)
+    assert corr.index.name == "feature"
+    assert corr.index.tolist() == ["mean_rating", "log_n_ratings", "Animation", "Children", "Drama"]
+    assert list(corr.columns) == ["pc1", "pc2", "n_movies"]
+    np.testing.assert_allclose(corr.loc["mean_rating", ["pc1", "pc2"]], [1.0, 0.8])
+    np.testing.assert_allclose(corr.loc["log_n_ratings", ["pc1", "pc2"]], [1.0, 0.8])
+    np.testing.assert_allclose(corr.loc["Children", "pc1"], -2 / np.sqrt(5))
+    np.testing.assert_allclose(corr.loc["Drama", "pc1"], 2 / np.sqrt(5))
+    np.testing.assert_allclose(corr.loc["Animation", "pc1"], 0.0, atol=1e-12)
+    assert corr["n_movies"].tolist() == [4, 4, 2, 2, 2]
+
+
+def test_axis_correlations_name_bad_input_and_the_fix():
+    with pytest.raises(ValueError, match=r"movieId \[14\].*movies table of the same data set"):
+        axis_correlations(HAND_MAP, HAND_MOVIES[HAND_MOVIES["movieId"] != 14], HAND_RATINGS)
+    with pytest.raises(ValueError, match=r"\['genres'\].*genres_col=<your column>"):
+        axis_correlations(HAND_MAP, HAND_MOVIES.drop(columns="genres"), HAND_RATINGS)
+    with pytest.raises(ValueError, match=r"\['rating'\].*rating_col=<your column>"):
+        axis_correlations(HAND_MAP, HAND_MOVIES, HAND_RATINGS.drop(columns="rating"))
