@@ -50,6 +50,15 @@ otherwise rank first, or anywhere.
 differs on purpose in what it excludes: it drops *every* movie the user has
 rated (the product: never recommend what they have seen), whereas :func:`top_k`
 excludes what the protocol says, so that the test part's movies stay candidates.
+
+Beyond accuracy, and the sampled protocol
+-----------------------------------------
+:func:`beyond_accuracy` measures the lists themselves: novelty (self-information
+of the listed movies), intra-list diversity (over :func:`genre_matrix` or movie
+factors) and the Gini coefficient of how often each movie is listed.
+:func:`sampled_metrics` ranks each relevant movie against sampled negatives
+instead of the whole catalogue, as NCF-style papers do, to show how differently
+that protocol judges (Krichene & Rendle 2020).
 """
 
 from __future__ import annotations
@@ -61,19 +70,23 @@ import pandas as pd
 
 from reco import kinds
 from reco._checks import check_count, check_unique_pairs, positive_int, require_columns
-from reco.constants import DEFAULT_K, MOVIE_IDX_COL, SEED, USER_IDX_COL
-from reco.split import PARTS, Split, index_sizes
+from reco.constants import DEFAULT_K, GENRES_COL, MOVIE_COL, MOVIE_IDX_COL, SEED, USER_IDX_COL
+from reco.data import _NO_GENRES
+from reco.split import PARTS, Split, check_id_dtype, index_sizes
 
 __all__ = [
     "METRICS",
     "RELEVANT_RATING",
+    "beyond_accuracy",
     "compare",
+    "genre_matrix",
     "metrics_by_activity",
     "paired_bootstrap",
     "per_user_metrics",
     "popularity_percentile",
     "rank_scores",
     "ranking_metrics",
+    "sampled_metrics",
     "score_users",
     "tie_order",
     "top_k",
@@ -579,3 +592,292 @@ def compare(
         row["users"] = users
         rows[name] = row
     return pd.DataFrame.from_dict(rows, orient="index")
+
+
+# --------------------------------------------------------------------------- beyond accuracy
+# Accuracy asks whether the lists hold the user's relevant movies; these ask what else
+# the lists are: how unknown their movies are (novelty), how alike the movies of one
+# list are (intra-list diversity), and how evenly the lists share the catalogue out
+# (the Gini coefficient, next to coverage, which only counts the movies listed at all).
+
+
+def genre_matrix(
+    movies: pd.DataFrame,
+    encoder,
+    *,
+    movie_col: str = MOVIE_COL,
+    genres_col: str = GENRES_COL,
+) -> np.ndarray:
+    """Return the multi-hot genre matrix of the encoded movies, row ``i`` for movie index ``i``.
+
+    Row ``i`` belongs to the movie ``encoder.decode_movies([i])``; column ``j`` is
+    the ``j``-th genre in alphabetical order, as ``movies[genres_col].str.get_dummies("|")``
+    names them. ``"(no genres listed)"`` is no genre: its movies have a row of zeros.
+    Movies of the table that the encoder does not know are left out.
+
+    Args:
+        movies: a movies table with ``movie_col`` and ``genres_col`` (``|``-separated names).
+        encoder: the fitted :class:`reco.split.IdEncoder` of the ratings.
+        movie_col, genres_col: the columns of ``movies``.
+
+    Returns:
+        float32 array of shape ``(encoder.n_movies, n_genres)``, 1 where the movie has the genre.
+
+    Raises:
+        ValueError: a column is missing, a genre is missing (NaN), the ids are of
+            another kind than the encoder's, or an encoded movie has no row or two.
+    """
+    require_columns(movies, {movie_col: "movie_col", genres_col: "genres_col"}, "movies")
+    check_id_dtype(encoder.movies, movies[movie_col], f"movies[{movie_col!r}]")
+    known = movies.loc[movies[movie_col].isin(encoder.movies.classes_), [movie_col, genres_col]]
+    if known[genres_col].isna().any():
+        raise ValueError(
+            f"movies[{genres_col!r}] has {int(known[genres_col].isna().sum())} missing value(s); "
+            f"a movie with no genre says so. Fix: movies[{genres_col!r}].fillna({_NO_GENRES!r})."
+        )
+    twice = known.loc[known[movie_col].duplicated(), movie_col]
+    if len(twice):
+        raise ValueError(
+            f"movies table lists {movie_col} {twice.iloc[0]} more than once; each movie needs "
+            f"one row. Fix: movies.drop_duplicates({movie_col!r})."
+        )
+    absent = np.setdiff1d(encoder.movies.classes_, known[movie_col].to_numpy())
+    if absent.size:
+        raise ValueError(
+            f"{absent.size} encoded movie(s) have no row in the movies table: {movie_col} "
+            f"{absent[:5].tolist()}{' ...' if absent.size > 5 else ''}. Fix: pass the movies "
+            "table of the same data set as the ratings."
+        )
+    dummies = known[genres_col].astype(str).str.get_dummies(sep="|")
+    dummies = dummies.drop(columns=_NO_GENRES, errors="ignore").set_axis(known[movie_col])
+    return dummies.reindex(encoder.movies.classes_).to_numpy(dtype=np.float32)
+
+
+def _listed(recs: pd.DataFrame, split: Split, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Return ``(user, movie)`` of the lists' ranks 1..k, sorted by user then rank, or raise."""
+    _check_recs(recs)
+    lists = recs.loc[recs["rank"] <= k].sort_values([USER_IDX_COL, "rank"], kind="stable")
+    movie = lists[MOVIE_IDX_COL].to_numpy()
+    if not np.issubdtype(movie.dtype, np.integer):
+        raise ValueError(
+            f"recs[{MOVIE_IDX_COL!r}] holds {movie.dtype} values "
+            f"({int(pd.isna(movie).sum())} missing), not movie indices. Fix: pass lists as "
+            "top_k returns them, with integer movie indices and no NaN."
+        )
+    outside = np.setdiff1d(movie, _catalogue_movies(split))
+    if outside.size:
+        raise ValueError(
+            f"recs list movie(s) {outside[:5].tolist()} that are in no part of the split. "
+            "Fix: make the lists with top_k on this split."
+        )
+    return lists[USER_IDX_COL].to_numpy(), movie
+
+
+def _by_user(user: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Return the mean of ``values`` for each user, ``user`` sorted (one entry per user)."""
+    starts = np.flatnonzero(np.r_[True, user[1:] != user[:-1]])
+    return np.add.reduceat(values, starts) / np.diff(np.r_[starts, len(user)])
+
+
+def _intra_list_diversity(user: np.ndarray, movie: np.ndarray, features) -> float:
+    """Return the mean over users of the mean pairwise cosine distance within their list."""
+    features = np.asarray(features, dtype=np.float64)
+    if features.ndim != 2 or not np.isfinite(features).all():
+        raise ValueError(
+            f"item_features must be a finite 2-D array, one row per movie index; got shape "
+            f"{features.shape}{'' if features.ndim != 2 else ' with NaN or inf'}. Fix: pass "
+            "genre_matrix(movies, encoder), or movie factors (kinds.movie_factors(model))."
+        )
+    norms = np.linalg.norm(features, axis=1, keepdims=True)
+    unit = np.divide(features, norms, out=np.zeros_like(features), where=norms > 0)
+    # Over a list's n unit vectors v_i, the sum of cos(v_i, v_j) over pairs i < j is
+    # (|sum v_i|^2 - sum |v_i|^2) / 2: one pass over the lists, no n x n matrices.
+    # A zero vector (no genres listed) has norm 0: it is similar to nothing (cosine 0).
+    starts = np.flatnonzero(np.r_[True, user[1:] != user[:-1]])
+    n = np.diff(np.r_[starts, len(user)])
+    summed = np.add.reduceat(unit[movie], starts, axis=0)
+    squares = np.add.reduceat((unit[movie] ** 2).sum(axis=1), starts)
+    pair_cos = ((summed**2).sum(axis=1) - squares) / 2
+    many = n > 1  # a list of one movie has no pairs
+    if not many.any():
+        return float("nan")
+    return float(np.mean(1.0 - pair_cos[many] / (n[many] * (n[many] - 1) / 2)))
+
+
+def beyond_accuracy(
+    recs: pd.DataFrame, split: Split, k: int = DEFAULT_K, *, item_features=None
+) -> dict[str, float]:
+    """Measure what the lists are beyond their hits: novelty, diversity and Gini.
+
+    * **Novelty** (Zhou et al. 2010; Castells et al.): a listed movie's
+      self-information ``-log2(p_i)``, with ``p_i`` the share of training users
+      who rated movie ``i``; averaged over each user's list, then over users. A
+      movie every user rated has novelty 0; one rated by a single user of ``U``
+      has ``log2(U)``, and so has a movie no training user rated (counted as
+      rated by one, so that the mean stays finite).
+    * **Diversity** (intra-list diversity): the mean over a list's pairs of
+      movies of ``1 - cosine similarity`` of their rows of ``item_features``,
+      averaged over the users whose list holds two movies or more. 0 when a
+      list repeats one kind of movie; 1 when its movies share no genre (with
+      non-negative features such as genres). A movie whose row is all zeros (no
+      genres listed) has cosine 0 with every movie, as in scikit-learn.
+    * **Gini**: the Gini coefficient of how often each movie of the catalogue
+      (the distinct movies over all parts of the split, as for coverage) is
+      listed: ``sum_i (2i - n - 1) c_i / (n sum_i c_i)`` over the counts ``c``
+      sorted ascending, ``i = 1..n``. 0 when every movie is listed equally
+      often; ``(n - 1) / n``, close to 1, when every list holds the same movie.
+
+    Args:
+        recs: lists as :func:`top_k` returns them (columns ``user``, ``movie``, ``rank``).
+        split: the split the lists were made from (its training part and catalogue).
+        k: list length; ranks above ``k`` are ignored.
+        item_features: float array of shape ``(n_movies, d)``, one row per movie
+            index: :func:`genre_matrix` or a model's movie factors. Without it
+            there is no ``diversity``.
+
+    Returns:
+        a dict with ``novelty`` (bits), ``gini`` and, with ``item_features``,
+        ``diversity``; NaN where no list is long enough to say.
+
+    Raises:
+        ValueError: a bad ``k``, ``recs`` without the columns of :func:`top_k`,
+            with missing movies or movies outside the split, or ``item_features``
+            that are not one finite row per movie index.
+    """
+    k = check_count(k, "k")
+    user, movie = _listed(recs, split, k)
+    _, n_movies = index_sizes(split)
+    rows = np.shape(item_features)[:1] if item_features is not None else (n_movies,)
+    if rows != (n_movies,):
+        raise ValueError(
+            f"item_features has {rows[0] if rows else 'no'} rows but the split has "
+            f"{n_movies} movie indices. Fix: one row per movie index, e.g. "
+            "genre_matrix(movies, encoder) with the encoder of this split."
+        )
+    n_users = len(np.unique(split.X_train[:, 0]))
+    raters = np.bincount(np.unique(split.X_train, axis=0)[:, 1], minlength=n_movies)
+    information = np.log2(n_users / np.maximum(raters, 1)) if n_users else np.zeros(n_movies)
+    counts = np.sort(np.bincount(movie, minlength=n_movies)[_catalogue_movies(split)])
+    n = len(counts)
+    out = {
+        "novelty": float(_by_user(user, information[movie]).mean()) if len(movie) else np.nan,
+        "gini": float((2 * np.arange(1, n + 1) - n - 1) @ counts / (n * counts.sum()))
+        if counts.sum()
+        else np.nan,
+    }
+    if item_features is not None:
+        out["diversity"] = _intra_list_diversity(user, movie, item_features)
+    return out
+
+
+# --------------------------------------------------------------------------- sampled metrics
+# Many papers (NCF, He et al. 2017, and its followers) rank each relevant movie among
+# 100 sampled ones instead of the whole catalogue. Krichene & Rendle (2020) show that
+# the sampled metrics are not consistent with the full ones: they can order models
+# differently, and they squeeze the gaps. sampled_metrics computes them so that a
+# notebook can put them next to ranking_metrics.
+
+#: Relevant pairs whose negatives are drawn at once (a chunk of random keys is
+#: ``_PAIRS_PER_DRAW x catalogue`` float64s: 20 MB on ml-latest-small).
+_PAIRS_PER_DRAW = 256
+
+
+def sampled_metrics(
+    model,
+    split: Split,
+    part: str = "test",
+    *,
+    n_negatives: int = 100,
+    k: int = DEFAULT_K,
+    seed: int = SEED,
+    context=None,
+) -> dict[str, float]:
+    """Score each relevant movie against ``n_negatives`` sampled movies, as NCF-style papers do.
+
+    For every relevant (user, movie) of ``part`` (rated at least
+    :data:`RELEVANT_RATING`), ``n_negatives`` movies are drawn uniformly,
+    without replacement, from the user's candidates: the catalogue minus every
+    movie the user rated in the training part, in ``part`` itself, and (for
+    ``part="test"``) in the validation part, as :func:`top_k` excludes them. A
+    validation score never reads the test part, so for ``part="val"`` the
+    user's test movies can be drawn, as they stay candidates in the validation
+    lists of :func:`top_k`. The relevant movie's rank among the ``n_negatives
+    + 1`` is one plus the negatives that score higher (ties broken as in
+    :func:`top_k`: more popular first, then smaller index); hit rate@k is
+    ``rank <= k`` and NDCG@k is ``1 / log2(rank + 1)`` when ``rank <= k`` (one
+    relevant movie: its ideal DCG is 1), averaged over the relevant pairs.
+
+    Krichene & Rendle (2020) show that these numbers can order models
+    differently from the full ranking of :func:`ranking_metrics`; report them
+    only to compare with papers that use them.
+
+    Args:
+        model: a trained course model, or a fitted baseline from :mod:`reco.baselines`.
+        split: the split the model was trained on.
+        part: ``"test"`` or ``"val"``.
+        n_negatives: sampled movies per relevant pair, at least 1 and at most
+            the fewest candidates a relevant user has.
+        k: the cut-off of hit rate and NDCG.
+        seed: the seed of the sampling; the same seed gives the same numbers.
+        context: the scoring context of kinds that take one, passed to :func:`score_users`.
+
+    Returns:
+        a dict with ``hit_rate`` and ``ndcg`` (means over the relevant pairs; 0
+        when there are none) and ``pairs`` (how many relevant pairs).
+
+    Raises:
+        ValueError: a bad ``part``, ``k`` or ``n_negatives``, more negatives than
+            a user has candidates, duplicate pairs in ``part``, a model built for
+            another encoding, or NaN scores.
+    """
+    k = check_count(k, "k")
+    n_negatives = positive_int(n_negatives, "n_negatives", "for example n_negatives=100")
+    _check_part(split, part)
+    X, y = split.part(part)  # the one read of the part
+    check_unique_pairs(
+        X,
+        f"the {part} part",
+        user_col=USER_IDX_COL,
+        movie_col=MOVIE_IDX_COL,
+        fix="split a ratings table with one rating per (user, movie) pair",
+    )
+    target = X[np.asarray(y) >= RELEVANT_RATING]
+    target = target[np.lexsort((target[:, 1], target[:, 0]))]
+    if not len(target):
+        return {"hit_rate": 0.0, "ndcg": 0.0, "pairs": 0}
+    _, n_movies = index_sizes(split)
+    users, row = np.unique(target[:, 0], return_inverse=True)
+    scores = np.array(score_users(model, users, n_movies, context=context), dtype=np.float32)
+    catalogue = _catalogue_movies(split)
+    rated = np.zeros((len(users), n_movies), dtype=bool)
+    for rows in (_excluded(split, part), X):
+        of = np.searchsorted(users, rows[:, 0]).clip(max=len(users) - 1)
+        mine = users[of] == rows[:, 0]
+        rated[of[mine], rows[mine, 1]] = True
+    rated = rated[:, catalogue]  # the candidates are the catalogue's unrated movies
+    fewest = int((~rated).sum(axis=1).min())
+    if n_negatives > fewest:
+        raise ValueError(
+            f"n_negatives={n_negatives} but a relevant user of the {part} part has only "
+            f"{fewest} candidate movies to draw from. Fix: n_negatives={fewest} or fewer."
+        )
+    tie_rank = tie_order(_popularity(split, n_movies))
+    rng = np.random.default_rng(seed)
+    ranks = np.empty(len(target), dtype=np.int64)
+    for start in range(0, len(target), _PAIRS_PER_DRAW):
+        pair = slice(start, start + _PAIRS_PER_DRAW)
+        # n_negatives uniform draws without replacement: the smallest of random keys.
+        keys = rng.random((len(ranks[pair]), len(catalogue)))
+        keys[rated[row[pair]]] = np.inf
+        drawn = catalogue[np.argpartition(keys, n_negatives - 1, axis=1)[:, :n_negatives]]
+        mine, negative = scores[row[pair], target[pair, 1]][:, None], scores[row[pair, None], drawn]
+        above = (negative > mine) | (
+            (negative == mine) & (tie_rank[drawn] < tie_rank[target[pair, 1], None])
+        )
+        ranks[pair] = 1 + above.sum(axis=1)
+    hit = ranks <= k
+    return {
+        "hit_rate": float(hit.mean()),
+        "ndcg": float(np.where(hit, 1.0 / np.log2(ranks + 1.0), 0.0).mean()),
+        "pairs": len(target),
+    }

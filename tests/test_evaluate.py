@@ -697,3 +697,243 @@ def test_the_bootstrap_refuses_unpaired_or_bad_input():
         evaluate.paired_bootstrap(a, a, confidence=95)
     with pytest.raises(ValueError, match="n_boot must be"):
         evaluate.paired_bootstrap(a, a, n_boot=0)
+
+
+# --------------------------------------------------------------------------- beyond accuracy
+
+
+def novelty_split() -> Split:
+    # 4 training users. Movie 0 is rated by users 0 and 1 (p = 1/2: 1 bit), movie 1 by
+    # user 2 (p = 1/4: 2 bits), movie 2 by all four (p = 1: 0 bits); movie 3 is only in
+    # the test part (no training rater: counted as one, 2 bits). Catalogue: movies 0..3.
+    return split_of(
+        train_rows=[(0, 0, 4.0), (1, 0, 3.0), (2, 1, 5.0)] + [(u, 2, 4.0) for u in range(4)],
+        test_rows=[(0, 3, 5.0)],
+    )
+
+
+def test_novelty_is_the_mean_self_information_of_each_list_then_over_users():
+    # User 0: [1, 3] -> (2 + 2) / 2 = 2 bits; user 3: [0, 2, 1] -> (1 + 0 + 2) / 3 = 1 bit.
+    # k = 3: (2 + 1) / 2 = 1.5; k = 2 cuts user 3's list to [0, 2]: (2 + 0.5) / 2 = 1.25.
+    recs = recs_of({0: [1, 3], 3: [0, 2, 1]})
+    assert evaluate.beyond_accuracy(recs, novelty_split(), k=3)["novelty"] == pytest.approx(1.5)
+    assert evaluate.beyond_accuracy(recs, novelty_split(), k=2)["novelty"] == pytest.approx(1.25)
+    # A training part given twice (as a test fixture tiles it) counts each user once.
+    split = novelty_split()
+    tiled = Split(np.tile(split.X_train, (3, 1)), np.tile(split.y_train, 3), *split.part("test"))
+    assert evaluate.beyond_accuracy(recs, tiled, k=3)["novelty"] == pytest.approx(1.5)
+
+
+def test_gini_is_zero_for_even_exposure_and_the_hand_value_when_skewed():
+    split = novelty_split()  # a catalogue of 4 movies
+    even = evaluate.beyond_accuracy(recs_of({0: [0, 1], 1: [2, 3]}), split, k=2)
+    assert even["gini"] == pytest.approx(0.0, abs=1e-12)
+    # Counts [1, 2, 1, 1], sorted [1, 1, 1, 2]: sum (2i - 5) c_i = -3 - 1 + 1 + 6 = 3,
+    # over n * sum c = 4 * 5: 0.15 (the mean absolute difference, 6 / 16, over 2 * 1.25).
+    skewed = evaluate.beyond_accuracy(recs_of({0: [1, 3], 3: [0, 2, 1]}), split, k=3)
+    assert skewed["gini"] == pytest.approx(0.15)
+    # Every list the same one movie: counts [3, 0, 0, 0] -> (n - 1) / n = 3/4.
+    same = evaluate.beyond_accuracy(recs_of({0: [2], 1: [2], 2: [2]}), split, k=1)
+    assert same["gini"] == pytest.approx(0.75)
+    assert "diversity" not in same  # no item_features, no diversity
+
+
+def test_diversity_is_zero_for_identical_movies_one_for_orthogonal_ones_and_by_hand():
+    split = novelty_split()
+    recs = recs_of({0: [0, 1, 2], 1: [3, 1], 2: [2]})  # user 2's single movie has no pair
+    identical = np.tile([1.0, 0.0, 2.0], (4, 1))
+    got = evaluate.beyond_accuracy(recs, split, k=3, item_features=identical)
+    assert got["diversity"] == pytest.approx(0.0, abs=1e-12)
+    got = evaluate.beyond_accuracy(recs, split, k=3, item_features=np.eye(4))
+    assert got["diversity"] == pytest.approx(1.0)
+    # Rows [1, 0], [1, 1], [0, 0] (no genre: cosine 0 with all), [0, 1]. User 0: pairs
+    # (0, 1) cos 1/sqrt(2), (0, 2) and (1, 2) cos 0 -> 1 - (1/sqrt(2)) / 3. User 1: (3, 1)
+    # cos 1/sqrt(2) -> 1 - 1/sqrt(2). Mean over the two users with a pair.
+    features = np.array([[1.0, 0.0], [1.0, 1.0], [0.0, 0.0], [0.0, 1.0]])
+    got = evaluate.beyond_accuracy(recs, split, k=3, item_features=features)
+    expected = ((1 - 1 / np.sqrt(2) / 3) + (1 - 1 / np.sqrt(2))) / 2
+    assert got["diversity"] == pytest.approx(expected)
+
+
+def test_diversity_matches_scikit_learns_cosine_on_random_embeddings():
+    from sklearn.metrics.pairwise import cosine_similarity
+
+    split = random_split(seed=3)
+    rng = np.random.default_rng(3)
+    features = rng.normal(size=(split.n_movies, 5))  # negative cosines too
+    recs = evaluate.top_k(FixedScores(rng.random((split.n_users, split.n_movies))), split, k=6)
+    recs = recs[recs["rank"] <= rng.integers(2, 7, len(recs))]  # lists of several lengths
+    per_user = []
+    for _, movies in recs.groupby("user")["movie"]:
+        sim = cosine_similarity(features[movies.to_numpy()])
+        n = len(movies)
+        per_user.append(1 - (sim.sum() - n) / (n * (n - 1)))
+    got = evaluate.beyond_accuracy(recs, split, k=6, item_features=features)
+    assert got["diversity"] == pytest.approx(np.mean(per_user), rel=1e-10)
+
+
+def test_genre_matrix_follows_the_encoder_and_ignores_no_genres():
+    from reco.split import encode_ids
+
+    ratings = pd.DataFrame({"userId": [1, 1, 2], "movieId": [30, 10, 20], "rating": 4.0})
+    _, encoder = encode_ids(ratings)  # movie indices: 10 -> 0, 20 -> 1, 30 -> 2
+    movies = pd.DataFrame(
+        {
+            "movieId": [30, 99, 10, 20],  # 99 is not rated: left out, and so is its genre
+            "title": ["c", "x", "a", "b"],
+            "genres": ["Drama|Comedy", "Horror", "(no genres listed)", "Comedy"],
+        }
+    )
+    got = evaluate.genre_matrix(movies, encoder)  # columns: Comedy, Drama
+    np.testing.assert_array_equal(got, [[0, 0], [1, 0], [1, 1]])
+    assert got.dtype == np.float32
+    with pytest.raises(ValueError, match=r"no column\(s\) \['genres'\].*genres_col="):
+        evaluate.genre_matrix(movies.drop(columns="genres"), encoder)
+    with pytest.raises(ValueError, match="missing value.*fillna"):
+        evaluate.genre_matrix(movies.assign(genres=[None, "Horror", "Drama", "Comedy"]), encoder)
+    with pytest.raises(ValueError, match=r"no row in the movies table: movieId \[20\]"):
+        evaluate.genre_matrix(movies[movies["movieId"] != 20], encoder)
+    with pytest.raises(ValueError, match="more than once.*drop_duplicates"):
+        evaluate.genre_matrix(pd.concat([movies, movies.iloc[:1]]), encoder)
+    with pytest.raises(ValueError, match="astype"):
+        evaluate.genre_matrix(movies.astype({"movieId": str}), encoder)
+
+
+def test_beyond_accuracy_refuses_bad_input_naming_the_fix():
+    split, recs = novelty_split(), recs_of({0: [0, 1]})
+    with pytest.raises(ValueError, match="k must be at least 1"):
+        evaluate.beyond_accuracy(recs, split, k=0)
+    with pytest.raises(ValueError, match=r"\['rank'\]"):
+        evaluate.beyond_accuracy(recs.drop(columns="rank"), split)
+    with pytest.raises(ValueError, match="1 missing.*integer movie indices"):
+        evaluate.beyond_accuracy(recs.assign(movie=[0, np.nan]), split)
+    with pytest.raises(ValueError, match=r"movie\(s\) \[7\].*top_k on this split"):
+        evaluate.beyond_accuracy(recs_of({0: [0, 7]}), split)
+    with pytest.raises(ValueError, match="has 3 rows but the split has 4.*genre_matrix"):
+        evaluate.beyond_accuracy(recs, split, item_features=np.eye(3))
+    with pytest.raises(ValueError, match="finite 2-D array"):
+        evaluate.beyond_accuracy(recs, split, item_features=np.full((4, 2), np.nan))
+    with pytest.raises(ValueError, match="finite 2-D array"):
+        evaluate.beyond_accuracy(recs, split, item_features=np.ones(4))
+
+
+# --------------------------------------------------------------------------- sampled metrics
+
+
+def relevant_scores(split: Split, part: str, value: float, seed: int = 0) -> FixedScores:
+    """Random scores in [0, 1), with ``value`` for every relevant movie of ``part``."""
+    scores = np.random.default_rng(seed).random((split.n_users, split.n_movies))
+    for u, movies in relevant_sets(split, part).items():
+        scores[u, list(movies)] = value
+    return FixedScores(scores)
+
+
+def test_a_perfect_model_hits_every_pair_and_a_hopeless_one_none():
+    split = random_split(seed=2)
+    for part in ("val", "test"):
+        pairs_ = sum(len(m) for m in relevant_sets(split, part).values())
+        perfect = relevant_scores(split, part, 2.0)
+        perfect = evaluate.sampled_metrics(perfect, split, part, n_negatives=5, k=1)
+        assert perfect == {"hit_rate": 1.0, "ndcg": 1.0, "pairs": pairs_}
+        # Ranked below its 5 negatives, a relevant movie is 6th: nothing at k = 5.
+        hopeless = relevant_scores(split, part, -1.0)
+        got = evaluate.sampled_metrics(hopeless, split, part, n_negatives=5, k=5)
+        assert (got["hit_rate"], got["ndcg"]) == (0.0, 0.0)
+        got = evaluate.sampled_metrics(hopeless, split, part, n_negatives=5, k=6)
+        assert got["hit_rate"] == 1.0 and got["ndcg"] == pytest.approx(1 / np.log2(7))
+
+
+def test_with_every_candidate_drawn_the_sampled_metrics_are_the_full_ranking():
+    # Users 0..5 of 8 movies each rated 2 movies in training and 1 in test (5 stars), so
+    # each has 8 - 3 = 5 negatives: drawing all 5 ranks the test movie among exactly
+    # top_k's candidates, with top_k's tie-break (the scores are 0, 1 or 2: many ties).
+    # User 6 rated every movie in training (so all 8 are in the catalogue), none in test.
+    rng = np.random.default_rng(0)
+    rows = [rng.choice(8, 3, replace=False) for _ in range(6)]
+    split = split_of(
+        [(u, m, 3.0) for u, r in enumerate(rows) for m in r[:2]] + [(6, m, 1.0) for m in range(8)],
+        [(u, r[2], 5.0) for u, r in enumerate(rows)],
+    )
+    for seed in range(3):
+        model = FixedScores(np.random.default_rng(seed).integers(0, 3, (7, 8)))
+        for k in (1, 2, 3):
+            full = evaluate.ranking_metrics(evaluate.top_k(model, split, k=k), split, k=k)
+            got = evaluate.sampled_metrics(model, split, n_negatives=5, k=k, seed=seed)
+            assert got["pairs"] == full["users"] == 6
+            assert got["hit_rate"] == pytest.approx(full["hit_rate"]), (seed, k)
+            assert got["ndcg"] == pytest.approx(full["ndcg"]), (seed, k)
+
+
+def test_negatives_are_drawn_uniformly_without_replacement():
+    # 2000 users rate movie 0 (training) and movie 1 (test, relevant); one more user rates
+    # the 19 other movies (so they are in the catalogue). 5 score above movie 1, 14 below. Drawing 4 of the 19 without
+    # replacement, no one above is drawn with probability C(14, 4) / C(19, 4) = 0.2583
+    # (with replacement it would be (14/19)^4 = 0.2948), at most one with
+    # (C(14, 4) + 5 C(14, 3)) / C(19, 4) = 0.7278 (with replacement 0.7159).
+    n = 2000
+    split = split_of(
+        [(u, 0, 3.0) for u in range(n)] + [(n, m, 3.0) for m in range(2, 21)],
+        [(u, 1, 5.0) for u in range(n)],
+    )
+    scores = np.zeros((n + 1, 21))
+    scores[:, 1], scores[:, 2:7] = 0.5, 1.0
+    at_1 = evaluate.sampled_metrics(FixedScores(scores), split, n_negatives=4, k=1)
+    at_2 = evaluate.sampled_metrics(FixedScores(scores), split, n_negatives=4, k=2)
+    assert at_1["hit_rate"] == pytest.approx(1001 / 3876, abs=0.02)  # 2 standard errors
+    assert at_2["hit_rate"] == pytest.approx((1001 + 5 * 364) / 3876, abs=0.02)
+
+
+def test_sampled_metrics_are_deterministic_given_the_seed():
+    split = random_split(seed=6, n_users=40, density=0.5)
+    model = FixedScores(np.random.default_rng(6).random((split.n_users, split.n_movies)))
+    first = evaluate.sampled_metrics(model, split, "val", n_negatives=10, k=3, seed=1)
+    assert evaluate.sampled_metrics(model, split, "val", n_negatives=10, k=3, seed=1) == first
+    assert evaluate.sampled_metrics(model, split, "val", n_negatives=10, k=3, seed=2) != first
+    assert first["pairs"] > 10
+    assert 0 < first["ndcg"] < first["hit_rate"] < 1
+
+
+def test_sampled_metrics_score_every_course_model_and_baseline(course):
+    split = course.data.split
+    candidates = {**course.models, "popularity": PopularityBaseline().fit(split)}
+    for name, model in candidates.items():
+        got = evaluate.sampled_metrics(model, split, "val", n_negatives=5, k=3)
+        assert 0 <= got["ndcg"] <= got["hit_rate"] <= 1, name
+        assert got["pairs"] == sum(len(m) for m in relevant_sets(split, "val").values())
+
+
+def test_sampled_metrics_read_the_test_part_only_for_part_test():
+    from reco import split as split_module
+
+    split = random_split(seed=7)
+    model = PopularityBaseline().fit(split)
+    split_module.reset_test_reads()
+    try:
+        evaluate.sampled_metrics(model, split, "val", n_negatives=5)
+        assert split_module.test_reads().empty
+        evaluate.sampled_metrics(model, split, "test", n_negatives=5)
+        places = split_module.test_reads()["place"].tolist()
+        assert len(places) == 1 and places[0].startswith(__file__)
+    finally:
+        split_module.reset_test_reads()
+
+
+def test_sampled_metrics_refuse_bad_input_naming_the_fix():
+    split = random_split(seed=2)
+    model = PopularityBaseline().fit(split)
+    with pytest.raises(ValueError, match=r"only \d+ candidate movies.*Fix: n_negatives=\d+"):
+        evaluate.sampled_metrics(model, split, n_negatives=40)
+    with pytest.raises(ValueError, match="n_negatives must be at least 1"):
+        evaluate.sampled_metrics(model, split, n_negatives=0)
+    with pytest.raises(ValueError, match="k must be a positive integer"):
+        evaluate.sampled_metrics(model, split, k=2.5)
+    with pytest.raises(ValueError, match="part must be"):
+        evaluate.sampled_metrics(model, split, part="train")
+    with pytest.raises(ValueError, match="no validation part"):
+        evaluate.sampled_metrics(model, one_user_split(), part="val")
+    wider = FixedScores(np.zeros((split.n_users, split.n_movies + 1)))
+    with pytest.raises(ValueError, match="catalogue has"):
+        evaluate.sampled_metrics(wider, split)
+    nan = FixedScores(np.full((split.n_users, split.n_movies), np.nan))
+    with pytest.raises(ValueError, match="NaN score"):
+        evaluate.sampled_metrics(nan, split)
