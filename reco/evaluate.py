@@ -489,6 +489,51 @@ def _paired_values(a, b) -> tuple[np.ndarray, np.ndarray]:
     return a, b
 
 
+def gaps_to(
+    per_user: Mapping[str, pd.DataFrame],
+    baseline: str,
+    metric: str = "ndcg",
+    **bootstrap,
+) -> pd.DataFrame:
+    """Return each model's mean gap to ``baseline`` in ``metric``, with its paired interval.
+
+    Args:
+        per_user: model label -> its :func:`per_user_metrics` on one split and
+            part (the same users for every model); ``baseline`` among them.
+        baseline: the label every other model is compared with, e.g. ``"popularity"``.
+        metric: a column of :func:`per_user_metrics`.
+        **bootstrap: passed to :func:`paired_bootstrap` (``n_boot``, ``confidence``, ``seed``).
+
+    Returns:
+        a DataFrame indexed by the labels, ``baseline`` left out, with the
+        columns ``gap``, ``low``, ``high`` and ``users`` of :func:`paired_bootstrap`,
+        and ``tie`` (the interval includes 0).
+
+    Raises:
+        ValueError: ``baseline`` or ``metric`` is unknown, naming the known ones.
+    """
+    if baseline not in per_user:
+        raise ValueError(
+            f"baseline {baseline!r} is not among the models {list(per_user)}. Fix: add its "
+            "per_user_metrics, or pass one of these labels."
+        )
+    unknown = [label for label, frame in per_user.items() if metric not in frame.columns]
+    if unknown:
+        raise ValueError(
+            f"metric {metric!r} is not a column of per_user_metrics for {unknown}; the "
+            f"columns are {list(per_user[unknown[0]].columns)}."
+        )
+    rows = {
+        label: paired_bootstrap(frame[metric], per_user[baseline][metric], **bootstrap)
+        for label, frame in per_user.items()
+        if label != baseline
+    }
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table["users"] = table["users"].astype(int)
+    table["tie"] = (table["low"] <= 0) & (table["high"] >= 0)
+    return table
+
+
 def popularity_percentile(recs: pd.DataFrame, split: Split, k: int = DEFAULT_K) -> float:
     """Return the mean popularity percentile of the recommended movies (popularity bias).
 
