@@ -62,7 +62,7 @@ __all__ = [
 ]
 
 #: Training settings of the implicit model, chosen on the validation part of
-#: ``train_val_test_split`` with ``make tune`` (tools/tune_implicit.py); a
+#: ``train_val_test_split`` with ``make tune`` (tools/tune.py); a
 #: batch is a number of *users*.
 IMPLICIT_DEFAULTS = TrainConfig(batch_size=64, epochs=60, lr=3e-3, steps_per_execution=4)
 
@@ -172,8 +172,10 @@ def positives(split: Split, min_rating: float = 4.0) -> Split:
     context = dict(split.context)
     if "train" in context:
         context["train"] = {col: np.asarray(v)[keep] for col, v in context["train"].items()}
+    # The test part is passed on, not read (reco.split records every read of it).
+    test = {name: object.__getattribute__(split, name) for name in ("X_test", "y_test")}
     return dataclasses.replace(
-        split, X_train=split.X_train[keep], y_train=split.y_train[keep], context=context
+        split, X_train=split.X_train[keep], y_train=split.y_train[keep], context=context, **test
     )
 
 

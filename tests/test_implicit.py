@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 from conftest import ImplicitModels
 
+import reco.split
 from reco import evaluate, implicit, kinds, train
 from reco.implicit import build_implicit_mf, interactions
 from reco.similar import movie_factors
@@ -397,10 +398,13 @@ def test_loss_name_writes_the_keywords_the_kind_reads():
 
 def test_positives_keep_the_training_ratings_of_4_stars_and_more():
     split = hand_split()
+    reco.split.reset_test_reads()
     liked = implicit.positives(split)
+    assert reco.split.test_reads().empty  # the test part is passed on, not read
     np.testing.assert_array_equal(liked.X_train, [[0, 2], [2, 2]])
     np.testing.assert_array_equal(liked.y_train, [4.0, 5.0])
-    assert liked.X_test is split.X_test and liked.y_test is split.y_test
+    for name in ("X_test", "y_test"):
+        assert object.__getattribute__(liked, name) is object.__getattribute__(split, name)
     assert (liked.n_users, liked.n_movies) == (5, 6)
     np.testing.assert_array_equal(implicit.positives(split, 3.5).y_train, [4.0, 3.5, 5.0])
 
