@@ -468,8 +468,8 @@ def index_sizes(split: Split) -> tuple[int, int]:
 
 _TEST_FIELDS = frozenset({"X_test", "y_test"})
 _PACKAGE = str(Path(__file__).resolve().parent)
-#: (place, declared reason or None) of every test-part read, in the order first seen.
-_READS: dict[tuple[str, str | None], None] = {}
+#: (place, declared reason or None) -> how the place is shown, in the order first seen.
+_READS: dict[tuple[str, str | None], str] = {}
 _DECLARED: list = []  # the declared_test_read in force, innermost last
 
 
@@ -481,14 +481,18 @@ def _is_cell(filename: str) -> bool:
     )
 
 
-def _cell_place(filename: str) -> str:
-    lines = [line.strip() for line in linecache.getlines(filename)]
-    code = next((line for line in lines if line and not line.startswith("#")), "")
-    return f"the cell `{code[:60]}{' ...' if len(code) > 60 else ''}`"
+def _cell_place(filename: str, lineno: int) -> str:
+    """Name a cell by the line of it that read the test part."""
+    code = linecache.getline(filename, lineno).strip()
+    return f"the cell with `{code[:60]}{' ...' if len(code) > 60 else ''}`"
 
 
-def _reading_place() -> str:
-    """Return where the current read comes from: the outermost cell, or the first caller outside reco."""
+def _reading_place() -> tuple[str, str]:
+    """Return ``(key, label)`` of the current read: the outermost cell, or the first caller outside reco.
+
+    A cell is one place however many of its lines read the test part; it is
+    named by the first line that did.
+    """
     frame = sys._getframe(2)
     caller = None
     cell = None
@@ -497,13 +501,16 @@ def _reading_place() -> str:
         if caller is None and not filename.startswith(_PACKAGE):
             caller = f"{filename}:{frame.f_lineno}"
         if _is_cell(filename):
-            cell = filename
+            cell = filename, frame.f_lineno
         frame = frame.f_back
-    return _cell_place(cell) if cell else (caller or "reco")
+    if cell:
+        return cell[0], _cell_place(*cell)
+    return caller or "reco", caller or "reco"
 
 
 def _record_test_read() -> None:
-    _READS.setdefault((_reading_place(), _DECLARED[-1].reason if _DECLARED else None), None)
+    key, label = _reading_place()
+    _READS.setdefault((key, _DECLARED[-1].reason if _DECLARED else None), label)
 
 
 class declared_test_read:  # noqa: N801 - used like a function, and as a context manager
@@ -551,7 +558,8 @@ def test_reads() -> pd.DataFrame:
         line of code, or ``file:line``) and ``declared`` (the reason given to
         :func:`declared_test_read`, or ``None``).
     """
-    return pd.DataFrame(list(_READS), columns=["place", "declared"])
+    rows = [(label, declared) for (_, declared), label in _READS.items()]
+    return pd.DataFrame(rows, columns=["place", "declared"])
 
 
 def reset_test_reads() -> None:

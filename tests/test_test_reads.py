@@ -82,14 +82,28 @@ def test_a_declaration_needs_a_reason(reason):
             pass
 
 
-def test_a_cell_is_named_by_its_first_line_of_code(monkeypatch):
+def test_a_cell_is_named_by_the_line_that_read(monkeypatch):
     import linecache
 
     name = "/tmp/ipykernel_1/123.py"
-    monkeypatch.setitem(linecache.cache, name, (0, None, ["# a comment\n", "x = 1\n"], name))
-    assert split._is_cell(name) and split._cell_place(name) == "the cell `x = 1`"
+    lines = ["# a comment\n", "x = 1\n", "y = split.X_test\n"]
+    monkeypatch.setitem(linecache.cache, name, (0, None, lines, name))
+    assert split._is_cell(name) and split._cell_place(name, 3) == "the cell with `y = split.X_test`"
     assert not split._is_cell(__file__)
     assert not split._is_cell("/venv/lib/python3.11/site-packages/ipykernel_launcher.py")
+
+
+def test_a_cell_is_one_place_however_many_lines_read(three_way):
+    code = "a = s.X_test\nb = s.y_test\nc = s.part('test')\n"
+    name = "/tmp/ipykernel_1/456.py"
+    import linecache
+
+    linecache.cache[name] = (len(code), None, code.splitlines(True), name)
+    try:
+        exec(compile(code, name, "exec"), {"s": three_way})
+    finally:
+        del linecache.cache[name]
+    assert split.test_reads()["place"].tolist() == ["the cell with `a = s.X_test`"]
 
 
 def test_reads_of_other_parts_are_not_recorded(three_way):
