@@ -162,3 +162,28 @@ def test_notebook_follows_the_course_layout(md):
     )
     for heading in ("What you will learn", "## Setup", "## Summary", "## Exercises"):
         assert heading in text, f"{md.name}: missing '{heading}'"
+
+
+def code_cells(md: Path) -> list[str]:
+    """Return the sources of a notebook's code cells, from its Jupytext markdown."""
+    return [c.source for c in jupytext.read(md).cells if c.cell_type == "code"]
+
+
+@pytest.mark.parametrize("md", MARKDOWN, ids=IDS)
+def test_every_notebook_ends_by_checking_its_test_part_reads(md):
+    """The run-time audit (reco.split.test_reads) sees every read; the check must run last."""
+    cells = code_cells(md)
+    assert cells and cells[-1].strip() == "split.check_test_reads()", (
+        f"{md.name}: the last code cell must be exactly `split.check_test_reads()`, so that "
+        "nbval and make run fail when the test part is read in more than one place"
+    )
+    text = "\n".join(cells)
+    for loophole in ("reset_test_reads", "check_test_reads(allowed", "_READS", "_DECLARED"):
+        assert loophole not in text, f"{md.name} uses {loophole}, which would hide test reads"
+
+
+def test_the_test_read_check_catches_a_notebook_without_it(tmp_path):
+    md = tmp_path / "99_x.md"
+    md.write_text("# 99 · x\n\n```python\nprint(1)\n```\n", encoding="utf-8")
+    with pytest.raises(AssertionError, match="check_test_reads"):
+        test_every_notebook_ends_by_checking_its_test_part_reads(md)
