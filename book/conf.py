@@ -24,6 +24,9 @@ exclude_patterns = ["_build", "**.ipynb_checkpoints", "README.md"]
 suppress_warnings = ["mystnb.unknown_mime_type"]
 
 html_theme = "sphinx_book_theme"
+# Phone-width pages and compact DataFrames (the file says what each rule is for).
+html_static_path = ["_static"]
+html_css_files = ["course.css"]
 html_title = project
 html_last_updated_fmt = None
 html_copy_source = False

@@ -4,8 +4,11 @@ Serves ``build/book/html`` on localhost, opens it in headless Chromium (Debian's
 ``chromium`` here, the runner's Chrome in the workflow; ``CHROME_BIN`` picks
 another) driven by Playwright, and checks what a reader needs: the landing
 page's syllabus links to every notebook, every internal link on it answers, a
-notebook page shows its rendered plots, and the results page has the numbers.
-Screenshots go to ``build/book/screenshots/``. The browser gets a fresh profile
+notebook page shows its rendered plots, and the results page has the numbers;
+on a phone (400 px) no page is wider than the screen, and on a laptop (1280 px)
+no DataFrame hides columns behind a scroll; the notebooks' exercise links open
+the exercise pages, whose title comes first, and the references page has every
+entry a notebook can cite. Screenshots go to ``build/book/screenshots/``. The browser gets a fresh profile
 and no network beyond localhost: any other request is refused and reported.
 
 Not in ``tests/``: it needs the built site and a browser, and ``make unit`` stays fast.
@@ -16,10 +19,11 @@ from __future__ import annotations
 import functools
 import http.server
 import os
+import re
 import shutil
 import threading
 from pathlib import Path
-from urllib.parse import urldefrag, urlparse
+from urllib.parse import urldefrag, urljoin, urlparse
 
 import pytest
 from playwright.sync_api import sync_playwright
@@ -30,6 +34,15 @@ SHOTS = ROOT / "build" / "book" / "screenshots"
 NOTEBOOKS = sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 #: The notebook page whose plots are checked and photographed (loss curves).
 PLOTTED = "02_dot_product_v1"
+#: The notebook pages whose exercise links are followed (issue 17).
+EXERCISED = ("07_evaluating_recommendations", "08_learning_to_rank")
+PHONE = {"width": 400, "height": 800}
+LAPTOP = {"width": 1280, "height": 900}
+#: Each DataFrame of a page: its width and the width of the box it scrolls in, in px.
+DATAFRAME_WIDTHS = """() => Array.from(document.querySelectorAll('article table.dataframe'), t => {
+  const box = t.closest('.output') || t.parentElement;
+  return {table: t.scrollWidth, box: box.clientWidth, columns: t.rows[0].cells.length};
+})"""
 MATHJAX_HOSTS = {"cdn.jsdelivr.net"}
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 FLAGS = [
@@ -111,11 +124,38 @@ def page(browser):
     assert not errors, f"JavaScript errors on {page.url}: {errors}"
 
 
-def _shot(page, name: str) -> Path:
+def _shot(page, name: str, at: str | None = None) -> Path:
+    """Photograph the viewport; with ``at`` (a selector), scrolled to its first match."""
     SHOTS.mkdir(parents=True, exist_ok=True)
+    if at:
+        page.locator(at).first.evaluate("e => e.scrollIntoView({block: 'center'})")
+        page.wait_for_timeout(500)  # the theme folds its table of contents in 0.4 s
     path = SHOTS / name
     page.screenshot(path=str(path))
     return path
+
+
+def _site_pages() -> list[str]:
+    """Every HTML page of the built site, relative to its root (the theme's files left out)."""
+    pages = (p.relative_to(SITE) for p in SITE.rglob("*.html"))
+    return sorted(p.as_posix() for p in pages if not p.parts[0].startswith("_"))
+
+
+def _reference_anchors() -> list[str]:
+    """The anchors of book/references.md: one per entry, its ``### Author Year`` heading."""
+    text = (ROOT / "book" / "references.md").read_text(encoding="utf-8")
+    return [
+        title.strip().lower().replace(" ", "-") for title in re.findall(r"^### (.+)$", text, re.M)
+    ]
+
+
+#: Where each phone and laptop screenshot looks: page, selector (None: the top).
+PHOTOGRAPHED = {
+    "landing": ("", "article table"),
+    "07": ("notebooks/07_evaluating_recommendations.html", "article a[href*='exercises/']"),
+    "08": ("notebooks/08_learning_to_rank.html", "article a[href*='exercises/']"),
+    "exercise-07": ("exercises/07_evaluating_recommendations.html", None),
+}
 
 
 def test_landing_page_has_the_syllabus_linking_every_notebook(page, site_url):
@@ -193,6 +233,97 @@ def test_the_exercises_page_links_every_built_exercise_notebook(page, site_url):
         page.wait_for_load_state("load")
         assert page.locator("main .cell_input").count() >= 1
         assert "grader.check" in page.locator("main").inner_text()
+
+
+def test_no_page_is_wider_than_a_phone_screen(page, site_url):
+    page.set_viewport_size(PHONE)
+    pages = _site_pages()
+    assert len(pages) >= 2 * len(NOTEBOOKS), f"the site has only {pages}"
+    wider = {}
+    for path in pages:
+        page.goto(site_url + path)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        if width > PHONE["width"] + 1:  # a pixel of rounding
+            wider[path] = width
+    assert not wider, (
+        f"pages wider than a {PHONE['width']} px screen, with their width in px: {wider}"
+    )
+    page.goto(site_url)  # the syllabus reflows, rather than scrolling inside its box
+    boxes = page.eval_on_selector_all(
+        "article table",
+        "ts => ts.map(t => [t.parentElement.scrollWidth, t.parentElement.clientWidth])",
+    )
+    assert boxes and all(inner <= box for inner, box in boxes), f"the syllabus scrolls: {boxes}"
+    for name, (path, at) in PHOTOGRAPHED.items():
+        page.goto(site_url + path)
+        _shot(page, f"{name}-{PHONE['width']}px.png", at)
+
+
+def test_no_dataframe_hides_columns_behind_a_scroll_at_1280_px(page, site_url):
+    page.set_viewport_size(LAPTOP)
+    hidden = []
+    for stem in NOTEBOOKS:
+        page.goto(f"{site_url}notebooks/{stem}.html")
+        for i, widths in enumerate(page.evaluate(DATAFRAME_WIDTHS)):
+            if widths["table"] > widths["box"]:
+                hidden.append(f"{stem} table {i} ({widths['columns']} columns): {widths}")
+    assert not hidden, f"DataFrames wider than their box at {LAPTOP['width']} px: {hidden}"
+    page.goto(f"{site_url}notebooks/{EXERCISED[0]}.html")
+    widest = max(page.evaluate(DATAFRAME_WIDTHS), key=lambda widths: widths["table"])
+    assert widest["table"] <= widest["box"]
+    _shot(page, f"07-table-{LAPTOP['width']}px.png", "article div.cell.tag_full-width")
+    for name, (path, at) in PHOTOGRAPHED.items():
+        page.goto(site_url + path)
+        _shot(page, f"{name}-{LAPTOP['width']}px.png", at)
+
+
+@pytest.mark.parametrize("stem", EXERCISED)
+def test_a_notebooks_exercise_link_opens_its_exercise_page(page, site_url, stem):
+    page.goto(f"{site_url}notebooks/{stem}.html")
+    article = page.locator("article")
+    assert f"build/exercises/{stem}/student/" not in article.inner_text(), "the path was not linked"
+    links = article.locator("a[href*='exercises/']")
+    hrefs = {links.nth(i).get_attribute("href") for i in range(links.count())}
+    assert f"../exercises/{stem}.html" in hrefs, f"{stem} links to {hrefs}, not to its exercise"
+    for href in hrefs:
+        assert page.request.get(urljoin(page.url, href)).status == 200, href
+    article.get_by_role("link", name=f"Exercise {stem[:2]}").first.click()
+    page.wait_for_load_state("load")
+    assert page.url == f"{site_url}exercises/{stem}.html"
+    assert page.locator("article h1").first.inner_text().startswith(f"Exercise {stem[:2]}")
+
+
+def test_exercise_pages_show_the_title_above_otters_set_up_cell(page, site_url):
+    staged = sorted(p.stem for p in (SITE.parent / "src" / "exercises").glob("*.ipynb"))
+    assert staged, "no exercise notebook was built: run make exercises"
+    for stem in staged:
+        page.goto(f"{site_url}exercises/{stem}.html")
+        first = page.locator("article h1, article div.cell").first
+        assert first.evaluate("e => e.tagName") == "H1", f"exercises/{stem}.html starts with a cell"
+        assert "Initialize Otter" in page.locator("article div.cell").first.inner_text()
+
+
+def test_the_references_page_has_every_entry_and_the_citations_reach_it(page, site_url):
+    page.goto(site_url)
+    assert page.locator("article a[href='references.html']").count() >= 1
+    page.goto(site_url + "references.html")
+    anchors = _reference_anchors()
+    assert len(anchors) >= 12, anchors
+    for anchor in anchors:
+        entry = page.locator(f"section[id='{anchor}']")
+        assert entry.count() == 1, f"references.html has no #{anchor}"
+        links = entry.locator("a.reference.external")
+        hrefs = [links.nth(i).get_attribute("href") for i in range(links.count())]
+        assert any(h.startswith("https://") for h in hrefs), f"#{anchor} links nowhere: {hrefs}"
+    cited = set()
+    for stem in NOTEBOOKS:
+        page.goto(f"{site_url}notebooks/{stem}.html")
+        hrefs = page.eval_on_selector_all(
+            "article a[href*='references.html']", "es => es.map(e => e.href)"
+        )
+        cited |= {(stem, urldefrag(href).fragment) for href in hrefs}
+    missing = sorted((stem, anchor) for stem, anchor in cited if anchor and anchor not in anchors)
+    assert not missing, f"citations to anchors that references.html does not have: {missing}"
 
 
 def test_the_pages_need_no_host_but_their_own_and_mathjax(browser):

@@ -95,6 +95,113 @@ def test_notebook_title_is_the_first_heading(tmp_path):
     assert build_book.notebook_title(path) == "01 · Title"
 
 
+# --------------------------------------------------------------------------- the site's notebook copies
+
+#: The references page's anchors that the notebooks cite (issue 17), one entry each.
+REFERENCE_ANCHORS = (
+    "rendle-2020",
+    "steck-2019",
+    "liang-2018",
+    "cremonesi-2010",
+    "krichene-2020",
+    "rendle-2009",
+    "hu-2008",
+    "harper-2015",
+    "koren-2009",
+    "efron-1993",
+    "howard-2020",
+    "banerjee-2020",
+    "rendle-2019",
+)
+
+
+def _md(source: str):
+    return nbformat.v4.new_markdown_cell(source)
+
+
+def _code(source: str, html: str | None = None):
+    cell = nbformat.v4.new_code_cell(source)
+    if html is not None:
+        cell.outputs = [nbformat.v4.new_output("execute_result", data={"text/html": html})]
+    return cell
+
+
+def test_an_exercise_path_becomes_a_link_to_its_page():
+    text = "run `make exercises`, open `build/exercises/07_eval/student/07_eval.ipynb`, and run"
+    titles = {"07_eval": "Exercise 07 · Eval"}
+    assert build_book.link_exercises(text, titles, "../exercises/") == (
+        "run `make exercises`, open [Exercise 07 · Eval](../exercises/07_eval.ipynb), and run"
+    )
+    assert build_book.link_exercises(text, {}, "../exercises/") == text  # not on the site
+    mixed = "`build/exercises/07_eval/student/08_other.ipynb`"
+    assert build_book.link_exercises(mixed, {**titles, "08_other": "x"}, "") == mixed
+
+
+def test_a_link_into_book_points_to_the_page_at_the_site_root():
+    text = "as [Steck 2019](../book/references.md#steck-2019) shows ([licence](../book/about.md))"
+    assert build_book.link_book_pages(text) == (
+        "as [Steck 2019](../references.md#steck-2019) shows ([licence](../about.md))"
+    )
+    elsewhere = "[a](https://example.org/book/references.md) and [b](../notebooks/02_x.ipynb)"
+    assert build_book.link_book_pages(elsewhere) == elsewhere
+
+
+def test_the_site_copy_of_an_exercise_has_its_title_above_otters_cell():
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        _code('# Initialize Otter\nimport otter\ngrader = otter.Notebook("07_eval.ipynb")'),
+        _md("# Exercise 07 · Eval\n"),
+        _md("See `build/exercises/07_eval/student/07_eval.ipynb`."),
+        _code('path = "`build/exercises/07_eval/student/07_eval.ipynb`"'),
+    ]
+    build_book.for_the_site(nb, {"07_eval": "Exercise 07 · Eval"}, "")
+    firsts = [c.source.splitlines()[0] for c in nb.cells]
+    assert firsts[:2] == ["# Exercise 07 · Eval", "# Initialize Otter"]
+    assert nb.cells[2].source == "See [Exercise 07 · Eval](07_eval.ipynb)."
+    assert "build/exercises" in nb.cells[3].source  # code is never rewritten
+
+
+def test_a_cell_with_a_wide_dataframe_is_tagged_full_width():
+    wide = pd.DataFrame([[0.1] * 12], columns=[f"metric_{i}" for i in range(12)])
+    header = pd.MultiIndex.from_product([["V2", "popularity"], ["ndcg", "recall"]])
+    two_rows = pd.DataFrame([[0.1] * 4], columns=header)
+    assert build_book.dataframe_columns(_code("wide", wide.to_html())) == 13  # index + 12
+    assert build_book.dataframe_columns(_code("two", two_rows.to_html())) == 5
+    assert build_book.dataframe_columns(_code("text", "<table><tr><td>1</td></tr></table>")) == 0
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [_code("wide", wide.to_html()), _code("narrow", wide.iloc[:, :3].to_html())]
+    build_book.for_the_site(nb, {}, "")
+    assert nb.cells[0].metadata["tags"] == ["full-width"]
+    assert "tags" not in nb.cells[1].metadata
+
+
+def test_every_notebook_links_its_exercise_in_the_form_the_site_rewrites():
+    """The site links ``build/exercises/<name>/student/<name>.ipynb`` (in backticks) only."""
+    names = {p.stem: "the exercise" for p in (ROOT / "exercises").glob("[0-9][0-9]_*.md")}
+    for path in build_book.course_notebooks():
+        nb = build_book.for_the_site(nbformat.read(path, as_version=4), names, "../exercises/")
+        text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+        assert "build/exercises/" not in text, f"{path.name} names an exercise in another form"
+        if path.stem in names:
+            assert f"](../exercises/{path.stem}.ipynb)" in text, f"{path.name} links no exercise"
+
+
+def test_the_references_page_has_an_entry_with_a_link_for_every_anchor():
+    text = (ROOT / "book" / "references.md").read_text(encoding="utf-8")
+    entries = {}
+    for entry in re.split(r"^### ", text, flags=re.M)[1:]:
+        title, _, body = entry.partition("\n")
+        entries[title.strip().lower().replace(" ", "-")] = body.split("\n#")[0]
+    assert set(REFERENCE_ANCHORS) <= set(entries), set(REFERENCE_ANCHORS) - set(entries)
+    for anchor, body in entries.items():
+        links = re.findall(r"<(https://[^>\s]+)>", body)
+        assert links, f"#{anchor} has no link"
+        doi_or_arxiv = [
+            u for u in links if u.startswith(("https://doi.org/10.", "https://arxiv.org/abs/"))
+        ]
+        assert doi_or_arxiv or anchor in ("howard-2020", "banerjee-2020"), f"#{anchor}: {links}"
+
+
 @pytest.mark.parametrize(
     ("page", "marker"),
     [

@@ -9,6 +9,12 @@ Lays out the Sphinx sources in ``build/book/src``:
 * the student exercise notebooks that ``make exercises`` built into
   ``build/exercises/<name>/student/<name>.ipynb``, if any, under ``exercises/``
   (shown, not run: their checks run only in a learner's kernel);
+* in the copies of both (never in the committed files, which JupyterLab readers
+  open), what a web page needs instead (:func:`for_the_site`): the local path of
+  an exercise notebook becomes a link to its page, a link into ``book/`` (the
+  references page) points where that page is on the site, an exercise's title
+  comes before otter's set-up cell, and a cell with a wide DataFrame is tagged
+  ``full-width`` (the theme widens it over the table of contents);
 * ``results.md`` and ``results.csv``, generated from the results the committed
   notebooks record (:func:`reco.report.read_results`), since ``build/results.csv``
   from ``make run`` is not committed;
@@ -20,6 +26,8 @@ that a broken internal link or a missing notebook fails the build.
 from __future__ import annotations
 
 import argparse
+import html.parser
+import re
 import shutil
 import subprocess
 import sys
@@ -44,6 +52,16 @@ LIST_COLUMNS = (
     ("precision_at_10", "precision@10"),
     ("recall_at_10", "recall@10"),
 )
+#: How a notebook names an exercise notebook in Markdown: its path after ``make exercises``.
+EXERCISE_PATH = re.compile(r"`build/exercises/(?P<stem>\w+)/student/(?P=stem)\.ipynb`")
+#: A Markdown link from ``notebooks/`` (or ``exercises/``) into ``book/``, such as
+#: ``[Steck 2019](../book/references.md#steck-2019)``: ``book/`` is the root of the site.
+BOOK_LINK = re.compile(r"\]\(\.\./book/(?P<target>[^)\s]+)\)")
+#: The first line of the code cell that ``otter assign`` puts above everything else.
+OTTER_INIT = "# Initialize Otter"
+#: A DataFrame with more columns than this (the index included) gets the full width:
+#: at the site's table font, about ten columns of 4-decimal numbers fill the text column.
+WIDE_TABLE_COLUMNS = 10
 
 
 def course_notebooks(folder: Path = NOTEBOOKS) -> list[Path]:
@@ -78,6 +96,116 @@ def recorded_results(notebooks: list[Path]) -> pd.DataFrame:
         :data:`reco.report.RESULT_COLUMNS`.
     """
     return notebook_results(notebooks)
+
+
+def link_exercises(markdown: str, titles: dict[str, str], prefix: str) -> str:
+    """Turn each exercise notebook's local path in Markdown into a link to its page.
+
+    Args:
+        markdown: a Markdown cell's source.
+        titles: ``{exercise name: page title}`` of the exercises the site shows;
+            a path to any other exercise is left as it is.
+        prefix: where the exercise pages are, relative to the page of this cell.
+    """
+
+    def link(match: re.Match) -> str:
+        stem = match["stem"]
+        if stem not in titles:
+            return match[0]
+        return f"[{titles[stem]}]({prefix}{stem}.ipynb)"
+
+    return EXERCISE_PATH.sub(link, markdown)
+
+
+def link_book_pages(markdown: str) -> str:
+    """Point Markdown links into ``../book/`` where those pages are on the site.
+
+    A notebook links ``[Steck 2019](../book/references.md#steck-2019)``, relative to
+    ``notebooks/``, so that the file opens in JupyterLab; on the site the notebooks are
+    one folder below ``book/``'s pages, so the link becomes ``../references.md#...``.
+    """
+    return BOOK_LINK.sub(lambda m: f"](../{m['target']})", markdown)
+
+
+def title_first(nb) -> None:
+    """Move otter's set-up cell from the top of a notebook to below its title, in place."""
+    init = next(
+        (
+            i
+            for i, c in enumerate(nb.cells)
+            if c.cell_type == "code" and c.source.startswith(OTTER_INIT)
+        ),
+        None,
+    )
+    heading = next(
+        (
+            i
+            for i, c in enumerate(nb.cells)
+            if c.cell_type == "markdown"
+            and any(line.startswith("#") for line in c.source.splitlines())
+        ),
+        None,
+    )
+    if init is not None and heading is not None and init < heading:
+        nb.cells.insert(heading, nb.cells.pop(init))
+
+
+class _WidestRow(html.parser.HTMLParser):
+    """The largest number of cells in a row of a DataFrame's HTML table."""
+
+    def __init__(self):
+        super().__init__()
+        self.widest = self._row = 0
+        self._in_dataframe = False
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "table":
+            self._in_dataframe = "dataframe" in (dict(attrs).get("class") or "").split()
+        elif tag == "tr":
+            self._row = 0
+        elif tag in ("td", "th") and self._in_dataframe:
+            self._row += int(dict(attrs).get("colspan") or 1)
+            self.widest = max(self.widest, self._row)
+
+
+def dataframe_columns(cell) -> int:
+    """Return the number of columns (index included) of the widest DataFrame a cell shows."""
+    widest = 0
+    for output in cell.get("outputs", []):
+        table = output.get("data", {}).get("text/html", "")
+        if isinstance(table, list):
+            table = "".join(table)
+        if "dataframe" in table:
+            parser = _WidestRow()
+            parser.feed(table)
+            widest = max(widest, parser.widest)
+    return widest
+
+
+def for_the_site(nb, exercise_titles: dict[str, str], exercises_prefix: str):
+    """Adapt a copy of a notebook to the website, in place; return it.
+
+    Links each exercise path to its page (:func:`link_exercises`) and each link into
+    ``book/`` to its page on the site (:func:`link_book_pages`) in every Markdown cell,
+    puts an exercise's title above otter's set-up cell (:func:`title_first`), and tags a
+    code cell whose DataFrame has more than :data:`WIDE_TABLE_COLUMNS` columns
+    ``full-width``.
+
+    Args:
+        nb: a notebook read with nbformat (version 4).
+        exercise_titles: ``{exercise name: page title}`` of the exercises on the site.
+        exercises_prefix: where the exercise pages are, relative to this notebook's page.
+    """
+    title_first(nb)
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            text = link_exercises(cell.source, exercise_titles, exercises_prefix)
+            cell.source = link_book_pages(text)
+        elif cell.cell_type == "code" and dataframe_columns(cell) > WIDE_TABLE_COLUMNS:
+            tags = cell.metadata.setdefault("tags", [])
+            if "full-width" not in tags:
+                tags.append("full-width")
+    return nb
 
 
 def _cell(value, digits: int) -> str:
@@ -179,14 +307,16 @@ def stage(src: Path) -> dict[str, int]:
         shutil.copy2(ROOT / name, src / name)
 
     notebooks = course_notebooks()
-    (src / "notebooks").mkdir()
-    for path in notebooks:
-        shutil.copy2(path, src / "notebooks" / path.name)
-
     students = student_notebooks()
-    (src / "exercises").mkdir()
-    for path in students:
-        shutil.copy2(path, src / "exercises" / path.name)
+    titles = {path.stem: notebook_title(path) for path in students}
+    for folder, paths, prefix in (
+        ("notebooks", notebooks, "../exercises/"),
+        ("exercises", students, ""),
+    ):
+        (src / folder).mkdir()
+        for path in paths:
+            nb = for_the_site(nbformat.read(path, as_version=4), titles, prefix)
+            nbformat.write(nb, src / folder / path.name)
     (src / "exercises" / "index.md").write_text(
         exercises_page([src / "exercises" / p.name for p in students]), encoding="utf-8"
     )
