@@ -47,7 +47,9 @@ def test_results_page_has_one_row_per_model_and_numbers_with_the_notebooks_showi
         ("03_biases", v2),
         ("06_recs", {**v2, "train_seconds": 3.6}),  # same numbers: one row, two notebooks
         ("07_eval", {"model": "popularity", "ndcg_at_10": 0.117459, "recall_at_10": 0.1}),
-    )
+        ("07_eval", {"model": "V2", "ndcg_at_10": 0.128, "ndcg_gap": 0.0107,
+                     "ndcg_gap_low": -0.0027, "ndcg_gap_high": 0.0243}),
+    )  # fmt: skip
     page = build_book.results_page(table)
     assert page.startswith("# Results")
     row = next(line for line in page.splitlines() if line.startswith("| V2 "))
@@ -56,8 +58,12 @@ def test_results_page_has_one_row_per_model_and_numbers_with_the_notebooks_showi
         "[06](notebooks/06_recs.ipynb) |"
     )
     pop = next(line for line in page.splitlines() if line.startswith("| popularity "))
-    assert pop == "| popularity | 0.1175 | – | 0.1000 | [07](notebooks/07_eval.ipynb) |"
-    assert page.count("| V2 ") == 1 and page.count("| popularity ") == 1
+    assert pop == "| popularity | 0.1175 | – | 0.1000 | – | [07](notebooks/07_eval.ipynb) |"
+    ranked = [line for line in page.splitlines() if line.startswith("| V2 ")][1]
+    assert ranked == (
+        "| V2 | 0.1280 | – | – | +0.0107 [-0.0027, +0.0243] | [07](notebooks/07_eval.ipynb) |"
+    )
+    assert page.count("| V2 ") == 2 and page.count("| popularity ") == 1
 
 
 def test_results_page_keeps_two_rows_when_a_model_differs_between_notebooks():

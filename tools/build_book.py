@@ -51,6 +51,7 @@ LIST_COLUMNS = (
     ("ndcg_at_10", "NDCG@10"),
     ("precision_at_10", "precision@10"),
     ("recall_at_10", "recall@10"),
+    ("ndcg_gap", "NDCG@10 − popularity³"),
 )
 #: How a notebook names an exercise notebook in Markdown: its path after ``make exercises``.
 EXERCISE_PATH = re.compile(r"`build/exercises/(?P<stem>\w+)/student/(?P=stem)\.ipynb`")
@@ -212,6 +213,13 @@ def _cell(value, digits: int) -> str:
     return "–" if pd.isna(value) else f"{value:.{digits}f}"
 
 
+def _gap_cell(row) -> str:
+    """A ranking row's NDCG@10 gap to popularity with its 95% interval, or a dash."""
+    if pd.isna(row["ndcg_gap"]):
+        return "–"
+    return f"{row['ndcg_gap']:+.4f} [{row['ndcg_gap_low']:+.4f}, {row['ndcg_gap_high']:+.4f}]"
+
+
 def _table(results: pd.DataFrame, columns, link) -> list[str]:
     """One row per model and set of numbers; a model that several notebooks show alike is one row."""
     keys = [c for c, _ in columns if c != "train_seconds"]
@@ -222,7 +230,12 @@ def _table(results: pd.DataFrame, columns, link) -> list[str]:
     ]
     for _, group in shown.groupby(["model", *keys], sort=False, dropna=False):
         first = group.iloc[0]
-        numbers = [_cell(first[c], 1 if c == "train_seconds" else 4) for c, _ in columns]
+        numbers = [
+            _gap_cell(first)
+            if c == "ndcg_gap"
+            else _cell(first[c], 1 if c == "train_seconds" else 4)
+            for c, _ in columns
+        ]
         where = ", ".join(link(stem) for stem in dict.fromkeys(group["notebook"]))
         lines.append(f"| {first['model']} | " + " | ".join(numbers) + f" | {where} |")
     return lines
@@ -268,6 +281,10 @@ def results_page(results: pd.DataFrame, prefix: str = "notebooks/") -> str:
         "",
         "² Training time in the run that made the committed outputs, on a 2-core",
         "CPU; it varies from run to run, the other numbers do not.",
+        "",
+        "³ The row's NDCG@10 minus popularity's over the same users, with the paired",
+        "bootstrap 95% interval over users (notebook 07): an interval that includes 0",
+        "is a tie.",
         "",
     ]
     return "\n".join(lines)
