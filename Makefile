@@ -84,8 +84,8 @@ lint: setup $(ACTIONLINT) ## Check code style with ruff, and the CI workflow wit
 bench: setup ## Training speed and accuracy: course defaults vs the original settings
 	$(BIN)/python tools/bench.py
 
-tune: setup ## Choose the implicit model's settings and EASE's lambda on the validation part
-	$(BIN)/python tools/tune_implicit.py
+tune: setup ## Run the grids on the validation part; write reco/validation_results.csv
+	$(BIN)/python tools/tune.py
 
 # Exercises (otter-grader): masters in exercises/, everything generated in build/.
 .PHONY: exercises grade exercises-test

@@ -1,0 +1,246 @@
+"""Read the validation results that ``make tune`` writes, and retrain the chosen settings.
+
+``make tune`` (``tools/tune.py``) trains every candidate of the course's grids
+on the training part of :func:`reco.split.train_val_test_split` and scores it
+on the validation part (never the test part). It writes one row per
+(experiment, setting, seed) to ``reco/validation_results.csv``, committed with
+the course, so a notebook reads the choices instead of re-running the grids::
+
+    table = tuning.read_validation()
+    row = tuning.best(table, "multinomial")
+    builder_kwargs, config, loss = tuning.chosen_settings(row)
+    model = implicit.build_implicit_mf(encoder, **builder_kwargs)
+    train.fit(model, split, config=config, loss=loss)
+
+The grids run at the course seed (:data:`reco.constants.SEED`); other seeds
+measure how much a trained model's scores move with the seed alone
+(:func:`seed_spread`).
+
+This module imports no Keras.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import fields
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from reco.config import TrainConfig
+from reco.constants import SEED
+
+__all__ = [
+    "COLUMNS",
+    "METRICS",
+    "VALIDATION_RESULTS",
+    "best",
+    "chosen_settings",
+    "read_validation",
+    "seed_spread",
+    "settings_json",
+    "write_validation",
+]
+
+#: The committed table ``make tune`` writes.
+VALIDATION_RESULTS = Path(__file__).with_name("validation_results.csv")
+
+#: The validation metrics of a row (k = 10), as :func:`reco.evaluate.ranking_metrics` names them.
+METRICS = ("ndcg", "recall", "precision", "coverage")
+
+#: The table's columns, in order. ``settings`` is compact JSON of the builder's
+#: keywords, the :class:`reco.config.TrainConfig` fields and the loss;
+#: ``min_rating`` is the lowest training rating kept as a positive (empty: every
+#: rating); ``keras`` and ``backend`` are the library versions of the run.
+COLUMNS = (
+    "experiment",
+    "model",
+    "settings",
+    "seed",
+    "min_rating",
+    *METRICS,
+    "train_seconds",
+    "date",
+    "keras",
+    "backend",
+)
+
+_CONFIG_FIELDS = tuple(f.name for f in fields(TrainConfig))
+_FIX = "Fix: run `make tune` (tools/tune.py) to write it, or pass the path of a table it wrote."
+
+
+def settings_json(builder_kwargs: dict, config: TrainConfig | None = None, loss=None) -> str:
+    """Return one row's ``settings``: compact JSON of the builder keywords, config and loss.
+
+    Args:
+        builder_kwargs: the keywords of the model's builder (or a baseline's constructor).
+        config: the training settings, or ``None`` for a model that is not trained by
+            :func:`reco.train.fit` (a baseline).
+        loss: the loss name, or ``None``.
+    """
+    settings = dict(builder_kwargs)
+    if config is not None:
+        settings |= {name: getattr(config, name) for name in _CONFIG_FIELDS}
+    if loss is not None:
+        settings["loss"] = loss
+    return json.dumps(settings, separators=(",", ":"))
+
+
+def write_validation(table: pd.DataFrame, path=None) -> Path:
+    """Write ``table`` as CSV at ``path`` atomically: a temporary file, then ``os.replace``.
+
+    A reader never sees half a table, even if the run is stopped while writing.
+
+    Returns:
+        the path written (default :data:`VALIDATION_RESULTS`).
+    """
+    path = Path(path) if path is not None else VALIDATION_RESULTS
+    _check_columns(table, path)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", newline="") as out:
+            table.loc[:, list(COLUMNS)].to_csv(out, index=False, float_format="%.6g")
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_validation(path=None) -> pd.DataFrame:
+    """Read the validation table that ``make tune`` wrote.
+
+    Args:
+        path: the CSV file; default :data:`VALIDATION_RESULTS` (``reco/validation_results.csv``).
+
+    Returns:
+        one row per (experiment, setting, seed), with the columns :data:`COLUMNS`.
+
+    Raises:
+        ValueError: the file is missing, or lacks some of the columns.
+    """
+    path = Path(path) if path is not None else VALIDATION_RESULTS
+    if not path.is_file():
+        raise ValueError(f"no validation table at {path}. {_FIX}")
+    table = pd.read_csv(path, dtype={"settings": str, "experiment": str, "model": str})
+    _check_columns(table, path)
+    return table
+
+
+def _check_columns(table: pd.DataFrame, path) -> None:
+    missing = [col for col in COLUMNS if col not in table.columns]
+    if missing:
+        raise ValueError(
+            f"the validation table {path} has no column(s) {missing}; it has "
+            f"{list(table.columns)}. It was not written by this version of tools/tune.py. {_FIX}"
+        )
+
+
+def _rows(table: pd.DataFrame, experiment: str, model: str | None = None) -> pd.DataFrame:
+    _check_columns(table, "given")
+    rows = table[table["experiment"] == experiment]
+    if rows.empty:
+        raise ValueError(
+            f"the validation table has no experiment {experiment!r}; it has "
+            f"{list(dict.fromkeys(table['experiment']))}. Fix: use one of those names, or "
+            f"run `make tune` (tools/tune.py --only {experiment!r}) to add it."
+        )
+    if model is not None:
+        models = list(dict.fromkeys(rows["model"]))
+        rows = rows[rows["model"] == model]
+        if rows.empty:
+            raise ValueError(f"experiment {experiment!r} has no model {model!r}; it has {models}.")
+    return rows
+
+
+def best(table: pd.DataFrame, experiment: str, metric: str = "ndcg") -> pd.Series:
+    """Return the chosen row of an experiment: the highest ``metric`` at the course seed.
+
+    Settings are compared at one seed, :data:`reco.constants.SEED` (the
+    grid's), so a setting is not chosen for a lucky seed; an experiment run at
+    other seeds only is compared over all its rows. Ties go to the first row.
+
+    Args:
+        table: from :func:`read_validation`.
+        experiment: an experiment's name, such as ``"multinomial"``.
+        metric: one of :data:`METRICS`.
+
+    Raises:
+        ValueError: an unknown experiment or metric.
+    """
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {list(METRICS)}; got {metric!r}.")
+    rows = _rows(table, experiment)
+    at_seed = rows[rows["seed"] == SEED]
+    rows = at_seed if len(at_seed) else rows
+    return rows.loc[rows[metric].idxmax()]
+
+
+def chosen_settings(row: pd.Series) -> tuple[dict, TrainConfig | None, str | None]:
+    """Return what retrains a row: ``(builder_kwargs, config, loss)``.
+
+    Args:
+        row: a row of the table, for example from :func:`best`.
+
+    Returns:
+        the builder's keywords (a baseline's constructor keywords, such as
+        ``{"lam": 200}`` for EASE), the :class:`reco.config.TrainConfig`, and
+        the loss name for :func:`reco.train.fit`; ``config`` and ``loss`` are
+        ``None`` for a baseline, which is not trained by ``fit``. A row with a
+        ``min_rating`` was trained on ``reco.implicit.positives(split, min_rating)``.
+
+    Raises:
+        ValueError: the row has no readable ``settings``.
+    """
+    try:
+        settings = json.loads(row["settings"])
+        if not isinstance(settings, dict):
+            raise TypeError
+    except (KeyError, TypeError, ValueError):
+        raise ValueError(
+            f"the row has no readable settings (compact JSON); got "
+            f"{row.get('settings') if hasattr(row, 'get') else row!r}. Fix: pass a row of "
+            "read_validation(), for example best(table, 'multinomial')."
+        ) from None
+    loss = settings.pop("loss", None)
+    config_fields = {name: settings.pop(name) for name in _CONFIG_FIELDS if name in settings}
+    config = TrainConfig(**config_fields) if config_fields else None
+    return settings, config, loss
+
+
+def seed_spread(
+    table: pd.DataFrame, experiment: str, model: str | None = None, metric: str = "ndcg"
+) -> pd.DataFrame:
+    """Return the spread of ``metric`` over the seeds of each setting run with several seeds.
+
+    Args:
+        table: from :func:`read_validation`.
+        experiment: an experiment's name, such as ``"rating models"``.
+        model: keep this model only (for example ``"v2"``); default: every model.
+        metric: one of :data:`METRICS`.
+
+    Returns:
+        one row per (model, settings) with two seeds or more, indexed by
+        ``model``, with the columns ``settings``, ``seeds`` (how many),
+        ``mean``, ``std`` (over seeds, ``ddof=1``), ``min`` and ``max``.
+
+    Raises:
+        ValueError: an unknown experiment, model or metric, or no setting with two seeds.
+    """
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {list(METRICS)}; got {metric!r}.")
+    rows = _rows(table, experiment, model)
+    groups = rows.groupby(["model", "settings"], sort=False)[metric]
+    spread = groups.agg(seeds="count", mean="mean", std="std", min="min", max="max")
+    spread = spread[spread["seeds"] >= 2].reset_index(level="settings")
+    if spread.empty:
+        raise ValueError(
+            f"experiment {experiment!r} has no setting run with two seeds or more. Fix: "
+            "run the seeds in tools/tune.py (the rating models and the chosen multinomial "
+            "setting are run with seeds 42, 1 and 2)."
+        )
+    spread["seeds"] = spread["seeds"].astype(np.int64)
+    return spread

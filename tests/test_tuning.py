@@ -1,0 +1,147 @@
+"""Tests of reco.tuning on a tiny hand-made table, and of the committed table's shape."""
+
+from __future__ import annotations
+
+import tomllib
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import ROOT
+
+from reco import tuning
+from reco.config import TrainConfig
+
+CONFIG = TrainConfig(batch_size=64, epochs=60, lr=3e-3, steps_per_execution=4)
+
+
+def row(experiment, model, settings, seed, ndcg, **extra):
+    return {
+        "experiment": experiment,
+        "model": model,
+        "settings": settings,
+        "seed": seed,
+        "min_rating": np.nan,
+        "ndcg": ndcg,
+        "recall": ndcg / 2,
+        "precision": ndcg / 4,
+        "coverage": 0.01,
+        "train_seconds": 1.0,
+        "date": "2026-01-01",
+        "keras": "3.0.0",
+        "backend": "tensorflow 2.0.0",
+        **extra,
+    }
+
+
+MF_A = tuning.settings_json({"n_factors": 8, "dropout": 0.5}, CONFIG, "multinomial")
+MF_B = tuning.settings_json({"n_factors": 16, "dropout": 0.7}, CONFIG, "multinomial")
+
+
+@pytest.fixture
+def table():
+    return pd.DataFrame(
+        [
+            row("popularity", "popularity", "{}", 42, 0.10),
+            row("multinomial", "implicit_mf", MF_A, 42, 0.18),
+            row("multinomial", "implicit_mf", MF_B, 42, 0.17),
+            row("multinomial", "implicit_mf", MF_B, 1, 0.19),  # a lucky seed is not a choice
+            row("multinomial", "implicit_mf", MF_A, 1, 0.16),
+            row("multinomial", "implicit_mf", MF_A, 2, 0.17),
+            row("EASE", "EASE", '{"lam":200}', 42, 0.19),
+            row("EASE", "EASE", '{"lam":50}', 42, 0.18),
+        ],
+        columns=list(tuning.COLUMNS),
+    )
+
+
+def test_a_written_table_reads_back_the_same(table, tmp_path):
+    path = tuning.write_validation(table, tmp_path / "results.csv")
+    again = tuning.read_validation(path)
+    pd.testing.assert_frame_equal(again, table, check_dtype=False)
+    assert [p.name for p in tmp_path.iterdir()] == ["results.csv"]  # no temporary file left
+
+
+def test_a_failed_write_leaves_the_old_table(table, tmp_path):
+    path = tuning.write_validation(table, tmp_path / "results.csv")
+    before = path.read_bytes()
+    with pytest.raises(ValueError, match=r"no column\(s\) \['ndcg'\]"):
+        tuning.write_validation(table.drop(columns="ndcg"), path)
+    assert path.read_bytes() == before
+    assert len(list(tmp_path.iterdir())) == 1
+
+
+def test_a_missing_table_names_make_tune(tmp_path):
+    with pytest.raises(ValueError, match=r"no validation table at .*nothing\.csv.*make tune"):
+        tuning.read_validation(tmp_path / "nothing.csv")
+
+
+def test_a_table_with_wrong_columns_names_them_and_make_tune(tmp_path):
+    path = tmp_path / "old.csv"
+    pd.DataFrame({"model": ["EASE"], "ndcg": [0.19]}).to_csv(path, index=False)
+    with pytest.raises(ValueError, match=r"no column\(s\) \['experiment', 'settings'.*make tune"):
+        tuning.read_validation(path)
+
+
+def test_best_is_the_highest_score_at_the_course_seed(table):
+    chosen = tuning.best(table, "multinomial")
+    assert (chosen["settings"], chosen["seed"], chosen["ndcg"]) == (MF_A, 42, 0.18)
+    assert tuning.best(table, "EASE")["settings"] == '{"lam":200}'
+    assert tuning.best(table, "EASE", metric="coverage")["settings"] == '{"lam":200}'  # a tie
+
+
+def test_best_of_an_experiment_run_at_other_seeds_only(table):
+    others = table[table["seed"] != 42]
+    assert tuning.best(others, "multinomial")["ndcg"] == 0.19
+
+
+def test_chosen_settings_retrain_the_row(table):
+    kwargs, config, loss = tuning.chosen_settings(tuning.best(table, "multinomial"))
+    assert kwargs == {"n_factors": 8, "dropout": 0.5}
+    assert config == CONFIG and loss == "multinomial"
+    assert tuning.chosen_settings(tuning.best(table, "EASE")) == ({"lam": 200}, None, None)
+
+
+def test_seed_spread_is_over_the_seeds_of_each_setting(table):
+    spread = tuning.seed_spread(table, "multinomial")
+    assert list(spread.index) == ["implicit_mf", "implicit_mf"]
+    assert list(spread.columns) == ["settings", "seeds", "mean", "std", "min", "max"]
+    a = spread[spread["settings"] == MF_A].iloc[0]
+    assert a["seeds"] == 3
+    assert a["mean"] == pytest.approx(0.17)
+    assert a["std"] == pytest.approx(np.std([0.18, 0.16, 0.17], ddof=1))
+    assert (a["min"], a["max"]) == (0.16, 0.18)
+    recall = tuning.seed_spread(table, "multinomial", model="implicit_mf", metric="recall")
+    assert recall["mean"].iloc[0] == pytest.approx(0.085)
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda t: tuning.best(t, "bpr"), r"no experiment 'bpr'; it has \['popularity', "),
+        (lambda t: tuning.best(t, "EASE", metric="rmse"), "metric must be one of"),
+        (lambda t: tuning.seed_spread(t, "multinomial", model="v2"), "has no model 'v2'"),
+        (lambda t: tuning.seed_spread(t, "EASE"), "no setting run with two seeds"),
+        (lambda t: tuning.seed_spread(t, "EASE", metric="mrr"), "metric must be one of"),
+        (lambda t: tuning.best(t.drop(columns="seed"), "EASE"), r"no column\(s\) \['seed'\]"),
+    ],
+)
+def test_bad_questions_are_a_clear_error(table, call, message):
+    with pytest.raises(ValueError, match=message):
+        call(table)
+
+
+@pytest.mark.parametrize("settings", ["", "[1, 2]", "{lam: 200}", None])
+def test_unreadable_settings_are_a_clear_error(table, settings):
+    bad = table.iloc[0].copy()
+    bad["settings"] = settings
+    with pytest.raises(ValueError, match="no readable settings"):
+        tuning.chosen_settings(bad)
+
+
+def test_the_committed_table_reads_and_ships_with_the_package():
+    table = tuning.read_validation()
+    assert {"popularity", "multinomial", "EASE"} <= set(table["experiment"])
+    assert table["ndcg"].between(0, 1).all()
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert "validation_results.csv" in pyproject["tool"]["setuptools"]["package-data"]["reco"]
