@@ -74,6 +74,17 @@ def result_line(model_name: str, metrics: Mapping[str, float], gap=None) -> str:
     return f"{model_name}: test " + ", ".join(parts)
 
 
+def gap_text(row, missing: str = "-") -> str:
+    """Format a results row's NDCG@10 gap to popularity and its interval, ``+g [+l, +h]``.
+
+    Args:
+        row: a mapping with the :data:`GAP_COLUMNS` columns (a row of ``build/results.csv``).
+        missing: what a row without a gap (popularity, a rating-only row) shows.
+    """
+    gap, low, high = (row[column] for column in GAP_COLUMNS.values())
+    return missing if pd.isna(gap) else f"{gap:+.4f} [{low:+.4f}, {high:+.4f}]"
+
+
 def _gap_record(gap) -> dict[str, float]:
     """Check ``gap`` (from paired_bootstrap) and return it under the results columns' names."""
     if not isinstance(gap, Mapping) or any(k not in gap for k in GAP_COLUMNS):

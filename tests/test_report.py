@@ -155,3 +155,9 @@ def test_a_gap_that_is_not_a_bootstrap_result_is_refused(shown, gap, match):
     with pytest.raises(ValueError, match=match):
         report.show_result("V2", {"ndcg_at_10": 0.1}, gap=gap)
     assert not shown
+
+
+def test_gap_text_formats_a_gap_and_a_row_without_one():
+    row = {"ndcg_gap": 0.0107, "ndcg_gap_low": -0.0027, "ndcg_gap_high": 0.0243}
+    assert report.gap_text(row) == "+0.0107 [-0.0027, +0.0243]"
+    assert report.gap_text({**row, "ndcg_gap": np.nan}, missing="–") == "–"

@@ -37,7 +37,7 @@ from pathlib import Path
 import nbformat
 import pandas as pd
 
-from reco.report import notebook_results
+from reco.report import gap_text, notebook_results
 
 ROOT = Path(__file__).resolve().parents[1]
 BOOK = ROOT / "book"
@@ -213,13 +213,6 @@ def _cell(value, digits: int) -> str:
     return "–" if pd.isna(value) else f"{value:.{digits}f}"
 
 
-def _gap_cell(row) -> str:
-    """A ranking row's NDCG@10 gap to popularity with its 95% interval, or a dash."""
-    if pd.isna(row["ndcg_gap"]):
-        return "–"
-    return f"{row['ndcg_gap']:+.4f} [{row['ndcg_gap_low']:+.4f}, {row['ndcg_gap_high']:+.4f}]"
-
-
 def _table(results: pd.DataFrame, columns, link) -> list[str]:
     """One row per model and set of numbers; a model that several notebooks show alike is one row."""
     keys = [c for c, _ in columns if c != "train_seconds"]
@@ -231,7 +224,7 @@ def _table(results: pd.DataFrame, columns, link) -> list[str]:
     for _, group in shown.groupby(["model", *keys], sort=False, dropna=False):
         first = group.iloc[0]
         numbers = [
-            _gap_cell(first)
+            gap_text(first, missing="–")
             if c == "ndcg_gap"
             else _cell(first[c], 1 if c == "train_seconds" else 4)
             for c, _ in columns

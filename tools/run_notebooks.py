@@ -25,11 +25,10 @@ from pathlib import Path
 
 import jupytext
 import nbformat
-import pandas as pd
 from fingerprint import machine_fingerprint  # tools/fingerprint.py, next to this file
 from nbclient import NotebookClient
 
-from reco.report import GAP_COLUMNS, read_results, results_frame
+from reco.report import gap_text, read_results, results_frame
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = ROOT / "notebooks"
@@ -78,11 +77,6 @@ def _to_build(path: Path, out: Path, timeout: int):
     return seconds, read_results(nb)
 
 
-def _gap_text(gap: float, low: float, high: float) -> str:
-    """Format a gap to popularity and its interval, or ``-`` for a row without one."""
-    return "-" if pd.isna(gap) else f"{gap:+.4f} [{low:+.4f}, {high:+.4f}]"
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     mode = parser.add_mutually_exclusive_group(required=True)
@@ -117,9 +111,7 @@ def main(argv=None) -> int:
     table.to_csv(args.out / "results.csv", index=False)
     print(f"\nExecuted notebooks and HTML are in {args.out}/; results in {args.out}/results.csv\n")
     gap = "NDCG@10 - popularity [95%]"
-    shown = table.assign(
-        **{gap: [_gap_text(*row) for row in table[list(GAP_COLUMNS.values())].to_numpy()]}
-    ).rename(
+    shown = table.assign(**{gap: [gap_text(row) for _, row in table.iterrows()]}).rename(
         columns={
             "rmse": "test RMSE",
             "mae": "test MAE",
