@@ -84,7 +84,7 @@ lint: setup $(ACTIONLINT) ## Check code style with ruff, and the CI workflow wit
 bench: setup ## Training speed and accuracy: course defaults vs the original settings
 	$(BIN)/python tools/bench.py
 
-tune: setup ## Run the grids on the validation part; write reco/validation_results.csv
+tune: setup ## Run the grids on the validation part; write reco/validation_results.csv and validation_per_user.csv
 	$(BIN)/python tools/tune.py
 
 # Exercises (otter-grader): masters in exercises/, everything generated in build/.

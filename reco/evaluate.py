@@ -517,17 +517,63 @@ def gaps_to(
             f"baseline {baseline!r} is not among the models {list(per_user)}. Fix: add its "
             "per_user_metrics, or pass one of these labels."
         )
-    unknown = [label for label, frame in per_user.items() if metric not in frame.columns]
+    pairs = [(label, baseline) for label in per_user if label != baseline]
+    table = gaps_between(per_user, pairs, metric, **bootstrap).drop(columns=["a", "b"])
+    table.index = [label for label, _ in pairs]
+    return table
+
+
+def gaps_between(
+    per_user: Mapping[str, pd.DataFrame],
+    pairs,
+    metric: str = "ndcg",
+    **bootstrap,
+) -> pd.DataFrame:
+    """Return the mean gap ``a - b`` in ``metric`` of each pair of models, with its paired interval.
+
+    :func:`gaps_to` compares every model with one baseline; this compares the
+    pairs a text discusses, such as a loss against another, each with its own
+    interval.
+
+    Args:
+        per_user: model label -> its per-user values on one split and part
+            (the same users for every model), a DataFrame with a ``metric``
+            column, such as :func:`per_user_metrics` or
+            :func:`reco.tuning.per_user`.
+        pairs: ``(a, b)`` label pairs; each row is ``a`` minus ``b``.
+        metric: the column compared.
+        **bootstrap: passed to :func:`paired_bootstrap` (``n_boot``, ``confidence``, ``seed``).
+
+    Returns:
+        a DataFrame indexed by ``"a − b"``, with the columns ``a``, ``b``,
+        ``gap``, ``low``, ``high``, ``users`` and ``tie`` (the interval includes 0).
+
+    Raises:
+        ValueError: no pairs, a label or ``metric`` unknown, naming the known ones.
+    """
+    pairs = [tuple(pair) for pair in pairs]
+    if not pairs or any(len(pair) != 2 for pair in pairs):
+        raise ValueError(
+            f"pairs must be one or more (a, b) label pairs; got {pairs!r}. "
+            "Fix: for example pairs=[('EASE', 'popularity')]."
+        )
+    unknown = sorted({label for pair in pairs for label in pair} - set(per_user))
     if unknown:
         raise ValueError(
-            f"metric {metric!r} is not a column of per_user_metrics for {unknown}; the "
-            f"columns are {list(per_user[unknown[0]].columns)}."
+            f"{unknown} are not among the models {list(per_user)}. Fix: add their per-user "
+            "values, or use these labels."
+        )
+    missing = [label for label, frame in per_user.items() if metric not in frame.columns]
+    if missing:
+        raise ValueError(
+            f"metric {metric!r} is not a column of the per-user values of {missing}; the "
+            f"columns are {list(per_user[missing[0]].columns)}."
         )
     rows = {
-        label: paired_bootstrap(frame[metric], per_user[baseline][metric], **bootstrap)
-        for label, frame in per_user.items()
-        if label != baseline
-    }
+        f"{a} − {b}": {"a": a, "b": b, **paired_bootstrap(
+            per_user[a][metric], per_user[b][metric], **bootstrap)}
+        for a, b in pairs
+    }  # fmt: skip
     table = pd.DataFrame.from_dict(rows, orient="index")
     table["users"] = table["users"].astype(int)
     table["tie"] = (table["low"] <= 0) & (table["high"] >= 0)

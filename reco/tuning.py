@@ -14,14 +14,19 @@ the course, so a notebook reads the choices instead of re-running the grids::
 
 The grids run at the course seed (:data:`reco.constants.SEED`); other seeds
 measure how much a trained model's scores move with the seed alone
-(:func:`seed_spread`).
+(:func:`seed_spread`). For the rows a notebook compares (each experiment's
+chosen row, and a few more), ``make tune`` also keeps every validation user's
+NDCG@10 in ``reco/validation_per_user.csv``, so that two rows' gap has a paired
+interval (:func:`per_user`, then :func:`reco.evaluate.gaps_between`).
 
 This module imports no Keras.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import os
 import tempfile
 from dataclasses import fields
@@ -36,17 +41,24 @@ from reco.constants import SEED
 __all__ = [
     "COLUMNS",
     "METRICS",
+    "VALIDATION_PER_USER",
     "VALIDATION_RESULTS",
     "best",
     "chosen_settings",
+    "per_user",
     "read_validation",
+    "row_key",
     "seed_spread",
     "settings_json",
+    "write_per_user",
     "write_validation",
 ]
 
 #: The committed table ``make tune`` writes.
 VALIDATION_RESULTS = Path(__file__).with_name("validation_results.csv")
+
+#: Every validation user's NDCG@10 for the rows a notebook compares (:func:`per_user`).
+VALIDATION_PER_USER = Path(__file__).with_name("validation_per_user.csv")
 
 #: The validation metrics of a row (k = 10), as :func:`reco.evaluate.ranking_metrics` names them.
 METRICS = ("ndcg", "recall", "precision", "coverage")
@@ -99,10 +111,16 @@ def write_validation(table: pd.DataFrame, path=None) -> Path:
     """
     path = Path(path) if path is not None else VALIDATION_RESULTS
     _check_columns(table, path)
+    return _write_csv(table.loc[:, list(COLUMNS)], path, index=False)
+
+
+def _write_csv(frame: pd.DataFrame, path: Path, **to_csv) -> Path:
+    """Write ``frame`` at ``path`` through a temporary file and ``os.replace``."""
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(handle, "w", newline="") as out:
-            table.loc[:, list(COLUMNS)].to_csv(out, index=False, float_format="%.6g")
+            frame.to_csv(out, float_format="%.6g", **to_csv)
+        os.chmod(temporary, 0o644)  # mkstemp makes it private; the table is for every reader
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
@@ -244,3 +262,71 @@ def seed_spread(
         )
     spread["seeds"] = spread["seeds"].astype(np.int64)
     return spread
+
+
+def row_key(row: pd.Series) -> str:
+    """Return a short name of one row of the table: a hash of what made it.
+
+    The hash covers the experiment, the model, the settings, the seed and
+    ``min_rating``, so a row keeps its key when the table is rewritten, and a
+    changed setting gets a new one. It names the row's column in
+    ``reco/validation_per_user.csv``.
+    """
+    min_rating = row["min_rating"]
+    made_of = [
+        str(row["experiment"]),
+        str(row["model"]),
+        str(row["settings"]),
+        int(row["seed"]),
+        None if min_rating is None or (isinstance(min_rating, float) and math.isnan(min_rating))
+        else float(min_rating),
+    ]  # fmt: skip
+    return hashlib.sha256(json.dumps(made_of).encode()).hexdigest()[:12]
+
+
+def write_per_user(values: dict[str, pd.Series], path=None) -> Path:
+    """Write per-user NDCG@10 (row key -> a Series indexed by user index) atomically.
+
+    Returns:
+        the path written (default :data:`VALIDATION_PER_USER`).
+    """
+    path = Path(path) if path is not None else VALIDATION_PER_USER
+    frame = pd.DataFrame(dict(values)).sort_index()
+    frame.index.name = "user"
+    return _write_csv(frame, path)
+
+
+def per_user(row: pd.Series, path=None) -> pd.DataFrame:
+    """Return every validation user's NDCG@10 for one row of the table.
+
+    ``make tune`` keeps them for the rows the notebooks compare; two rows'
+    values pair up by user, for :func:`reco.evaluate.gaps_between`.
+
+    Args:
+        row: a row of :func:`read_validation`, for example from :func:`best`.
+        path: the per-user CSV; default :data:`VALIDATION_PER_USER`.
+
+    Returns:
+        a DataFrame indexed by user index (``user``), with one column, ``ndcg``.
+
+    Raises:
+        ValueError: the file or the row's values are missing, or they do not
+            average to the row's NDCG (they were made for another table).
+    """
+    path = Path(path) if path is not None else VALIDATION_PER_USER
+    fix = (
+        "Fix: run `make tune` (or tools/tune.py --per-user, which retrains only the compared rows)."
+    )
+    if not path.is_file():
+        raise ValueError(f"no per-user validation values at {path}. {fix}")
+    frame = pd.read_csv(path, index_col="user")
+    key, what = row_key(row), f"{row['experiment']!r} ({row['model']}, seed {row['seed']})"
+    if key not in frame.columns:
+        raise ValueError(f"{path.name} has no per-user values for the row {what}. {fix}")
+    values = frame[key].dropna()
+    if not math.isclose(values.mean(), float(row["ndcg"]), abs_tol=1e-5):
+        raise ValueError(
+            f"the per-user values of the row {what} average {values.mean():.6f}, but the "
+            f"table says {float(row['ndcg']):.6f}: they were made for another table. {fix}"
+        )
+    return values.to_frame("ndcg")

@@ -44,3 +44,37 @@ def test_gaps_name_an_unknown_baseline_or_metric():
         evaluate.gaps_to(per_user, "popularity")
     with pytest.raises(ValueError, match="'mrr' is not a column"):
         evaluate.gaps_to(per_user, "a", metric="mrr")
+
+
+def test_gaps_between_compares_each_pair_as_gaps_to_does():
+    rng = np.random.default_rng(1)
+    users = np.arange(300)
+    base = rng.uniform(0, 1, 300)
+    per_user = {
+        "popularity": _per_user(base, users),
+        "softmax": _per_user(base + 0.08 + rng.normal(0, 0.02, 300), users),
+        "bpr": _per_user(base + 0.05 + rng.normal(0, 0.02, 300), users),
+    }
+    table = evaluate.gaps_between(per_user, [("softmax", "bpr"), ("bpr", "popularity")],
+                                  n_boot=500)  # fmt: skip
+    assert list(table.index) == ["softmax − bpr", "bpr − popularity"]
+    assert table.loc["softmax − bpr", ["a", "b"]].tolist() == ["softmax", "bpr"]
+    assert table.loc["softmax − bpr", "gap"] == pytest.approx(
+        per_user["softmax"]["ndcg"].mean() - per_user["bpr"]["ndcg"].mean()
+    )
+    assert table.loc["softmax − bpr", "low"] > 0.02 and not table["tie"].any()
+    # the pair with the baseline is gaps_to's row, to the last digit
+    to = evaluate.gaps_to(per_user, "popularity", n_boot=500)
+    assert table.loc["bpr − popularity", ["gap", "low", "high"]].tolist() == (
+        to.loc["bpr", ["gap", "low", "high"]].tolist()
+    )
+
+
+def test_gaps_between_names_bad_pairs():
+    per_user = {"a": _per_user([0.1, 0.2], [0, 1]), "b": _per_user([0.2, 0.1], [0, 1])}
+    with pytest.raises(ValueError, match=r"\['c'\] are not among the models"):
+        evaluate.gaps_between(per_user, [("a", "c")])
+    with pytest.raises(ValueError, match="pairs must be one or more"):
+        evaluate.gaps_between(per_user, [])
+    with pytest.raises(ValueError, match="pairs must be one or more"):
+        evaluate.gaps_between(per_user, [("a", "b", "a")])

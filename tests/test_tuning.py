@@ -145,3 +145,60 @@ def test_the_committed_table_reads_and_ships_with_the_package():
     assert table["ndcg"].between(0, 1).all()
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
     assert "validation_results.csv" in pyproject["tool"]["setuptools"]["package-data"]["reco"]
+    assert "validation_per_user.csv" in pyproject["tool"]["setuptools"]["package-data"]["reco"]
+
+
+# ------------------------------------------------------------------ per-user values
+
+
+def test_a_row_keeps_its_key_through_the_file_and_a_new_setting_gets_another(table, tmp_path):
+    again = tuning.read_validation(tuning.write_validation(table, tmp_path / "results.csv"))
+    keys = [tuning.row_key(row) for _, row in table.iterrows()]
+    assert keys == [tuning.row_key(row) for _, row in again.iterrows()]
+    assert len(set(keys)) == len(keys)  # settings or seed differ: another key
+    row = table.iloc[1].copy()
+    assert tuning.row_key(row) == tuning.row_key(row.replace({np.nan: None}))
+    row["min_rating"] = 4.0
+    assert tuning.row_key(row) != keys[1]
+
+
+def _per_user_of(row, n_users=5):
+    # values that average to the row's NDCG, one per user
+    return pd.Series(row["ndcg"] + np.linspace(-0.01, 0.01, n_users), index=range(n_users))
+
+
+def test_per_user_values_read_back_and_pair_by_user(table, tmp_path):
+    path = tmp_path / "per_user.csv"
+    rows = [table.iloc[0], table.iloc[1]]
+    tuning.write_per_user({tuning.row_key(r): _per_user_of(r) for r in rows}, path)
+    values = tuning.per_user(rows[1], path)
+    assert list(values.columns) == ["ndcg"] and values.index.name == "user"
+    np.testing.assert_allclose(values["ndcg"], _per_user_of(rows[1]), rtol=1e-6)
+    assert values["ndcg"].mean() == pytest.approx(rows[1]["ndcg"])
+
+
+def test_missing_or_foreign_per_user_values_are_a_clear_error(table, tmp_path):
+    path = tmp_path / "per_user.csv"
+    with pytest.raises(ValueError, match=r"no per-user validation values at .*make tune"):
+        tuning.per_user(table.iloc[0], path)
+    tuning.write_per_user({tuning.row_key(table.iloc[0]): _per_user_of(table.iloc[0])}, path)
+    with pytest.raises(
+        ValueError, match=r"no per-user values for the row 'multinomial'.*--per-user"
+    ):
+        tuning.per_user(table.iloc[1], path)
+    changed = table.iloc[0].copy()
+    changed["ndcg"] = 0.3  # the same row key, another table's result
+    with pytest.raises(ValueError, match=r"average 0\.100000, but the table says 0\.300000"):
+        tuning.per_user(changed, path)
+
+
+def test_the_committed_per_user_values_belong_to_the_committed_table():
+    table = tuning.read_validation()
+    for experiment in dict.fromkeys(table["experiment"]):  # every chosen row has them
+        values = tuning.per_user(tuning.best(table, experiment))
+        assert len(values) > 500 and values["ndcg"].between(0, 1).all(), experiment
+    per_user = pd.read_csv(tuning.VALIDATION_PER_USER, index_col="user")
+    keys = {tuning.row_key(row): row for _, row in table.iterrows()}
+    assert set(per_user.columns) <= set(keys)  # no column without its row
+    for key in per_user.columns:
+        assert per_user[key].mean() == pytest.approx(keys[key]["ndcg"], abs=1e-5)

@@ -13,6 +13,12 @@ Usage::
     python tools/tune.py                       # every experiment (about 20-30 min on 2 cores)
     python tools/tune.py --only bpr --only EASE    # rerun two, replace their rows
     python tools/tune.py --dry-run             # list the grid
+    python tools/tune.py --per-user            # only the compared rows' per-user NDCG
+
+For the rows notebook 08 compares (:func:`compared_rows`), every validation
+user's NDCG@10 goes to ``reco/validation_per_user.csv``, so each comparison
+has a paired interval; a row that this run did not train, and the file lacks,
+is trained again, and must give the table's number.
 """
 
 from __future__ import annotations
@@ -75,6 +81,7 @@ class Run:
 
     def __init__(self, dry_run: bool, previous: pd.DataFrame | None):
         self.dry_run, self.previous, self.rows = dry_run, previous, []
+        self.per_user: dict[str, pd.Series] = {}  # row key -> validation NDCG@10 by user
         if not dry_run:
             encoded, self.encoder = split.encode_ids(data.load_ratings())
             self.three_way = split.train_val_test_split(encoded)
@@ -85,9 +92,8 @@ class Run:
         }
 
     def score(self, experiment, model_name, model, settings, seed, seconds, min_rating=None):
-        """Score ``model`` on the validation part and keep the row."""
-        recs = evaluate.top_k(model, self.three_way, part="val")
-        scores = evaluate.ranking_metrics(recs, self.three_way, part="val")
+        """Score ``model`` on the validation part and keep the row and its per-user NDCG."""
+        scores, users = self.validation_scores(model)
         row = {
             "experiment": experiment,
             "model": model_name,
@@ -99,10 +105,26 @@ class Run:
             **self.versions,
         }
         self.rows.append(row)
+        self.per_user[tuning.row_key(pd.Series(row))] = users
         metrics = "  ".join(f"{k} {row[k]:.4f}" for k in tuning.METRICS)
         print(f"{experiment:20s} {model_name:18s} seed {seed:<3d} {metrics}  "
               f"{seconds:6.1f}s  {settings}", flush=True)  # fmt: skip
         return row
+
+    def validation_scores(self, model) -> tuple[dict, pd.Series]:
+        """Return ``model``'s validation metrics and every validation user's NDCG@10."""
+        recs = evaluate.top_k(model, self.three_way, part="val")
+        scores = evaluate.ranking_metrics(recs, self.three_way, part="val")
+        users = evaluate.per_user_metrics(recs, self.three_way, part="val")["ndcg"]
+        return scores, users
+
+    def train(self, name, kwargs, config, loss, seed, min_rating=None):
+        """Train a model of kind ``name`` after ``set_seed(seed)``; return it and its seconds."""
+        train.set_seed(seed)
+        model = train.build_model(name, self.encoder, **kwargs)
+        data_ = implicit.positives(self.three_way, min_rating) if min_rating else self.three_way
+        history = train.fit(model, data_, config=config, loss=loss)
+        return model, history.attrs["train_seconds"]
 
     def fit(self, experiment, name, kwargs, config, loss, seed, *, min_rating=None):
         """Train a model of kind ``name`` after ``set_seed(seed)`` and score it."""
@@ -111,13 +133,8 @@ class Run:
             print(f"{experiment:20s} {name:18s} seed {seed:<3d} {settings}"
                   + (f"  min_rating {min_rating}" if min_rating else ""))  # fmt: skip
             return None
-        train.set_seed(seed)
-        model = train.build_model(name, self.encoder, **kwargs)
-        data_ = implicit.positives(self.three_way, min_rating) if min_rating else self.three_way
-        history = train.fit(model, data_, config=config, loss=loss)
-        return self.score(
-            experiment, name, model, settings, seed, history.attrs["train_seconds"], min_rating
-        )
+        model, seconds = self.train(name, kwargs, config, loss, seed, min_rating)
+        return self.score(experiment, name, model, settings, seed, seconds, min_rating)
 
     def baseline(self, experiment, name, make, kwargs):
         """Fit a baseline (no seed: it is deterministic) and score it."""
@@ -128,6 +145,26 @@ class Run:
         start = time.perf_counter()
         model = make(**kwargs).fit(self.three_way)
         self.score(experiment, name, model, settings, SEED, time.perf_counter() - start)
+
+    def retrain(self, row: pd.Series) -> pd.Series:
+        """Train a row of the table again and return its per-user NDCG; stop if it differs."""
+        kwargs, config, loss = tuning.chosen_settings(row)
+        if config is None:  # a baseline: deterministic, no seed
+            model = BASELINES[row["model"]](**kwargs).fit(self.three_way)
+        else:
+            min_rating = None if pd.isna(row["min_rating"]) else float(row["min_rating"])
+            model, _ = self.train(row["model"], kwargs, config, loss, int(row["seed"]), min_rating)
+        scores, users = self.validation_scores(model)
+        if abs(scores["ndcg"] - float(row["ndcg"])) > 1e-6:
+            raise SystemExit(
+                f"retrained, the row {row['experiment']!r} ({row['model']}, seed {row['seed']}) "
+                f"scores NDCG@10 {scores['ndcg']:.6f}, but the table says {row['ndcg']:.6f}: the "
+                "table was made on another machine or with other libraries. Fix: run make tune "
+                "(every experiment) on this machine."
+            )
+        print(f"{'per-user':20s} {row['experiment']:18s} seed {row['seed']:<3d} "
+              f"ndcg {scores['ndcg']:.4f}, as in the table", flush=True)  # fmt: skip
+        return users
 
     def best(self, experiment):
         """The chosen row of an experiment of this run, or else of the previous table."""
@@ -219,6 +256,48 @@ def ease(run: Run) -> None:
         run.baseline("EASE", "EASE", baselines.EASE, {"lam": lam})
 
 
+#: The baselines' classes by model name, to retrain a row (:meth:`Run.retrain`).
+BASELINES = {"popularity": baselines.PopularityBaseline, "EASE": baselines.EASE}
+
+
+def compared_rows(table: pd.DataFrame) -> list[pd.Series]:
+    """Return the rows whose per-user NDCG notebook 08 compares, in the table's order.
+
+    They are each experiment's chosen row (:func:`reco.tuning.best`), the
+    logistic loss at the softmax's settings (the first row of its grid), and
+    the best BPR row with 16 negatives.
+    """
+    rows = [tuning.best(table, name) for name in EXPERIMENTS if (table["experiment"] == name).any()]
+    softmax_settings = tuning.settings_json(*LOGISTIC[0], "logistic")
+    bpr_16 = implicit.loss_name("bpr", n_negatives=16)
+    for experiment, keep in [
+        ("logistic", table["settings"] == softmax_settings),
+        ("bpr", table["settings"].str.contains(f'"loss":"{bpr_16}"', regex=False)),
+    ]:  # fmt: skip
+        chosen = table[(table["experiment"] == experiment) & keep & (table["seed"] == SEED)]
+        if len(chosen):
+            rows.append(chosen.loc[chosen["ndcg"].idxmax()])
+    keys = list(dict.fromkeys(tuning.row_key(row) for row in rows))
+    by_key = {tuning.row_key(row): row for row in rows}
+    return [by_key[key] for key in keys]
+
+
+def write_per_user(run: Run, table: pd.DataFrame, path: Path) -> None:
+    """Write the per-user NDCG of the compared rows: this run's, the file's, or retrained."""
+    before = pd.read_csv(path, index_col="user") if path.is_file() else pd.DataFrame()
+    values = {}
+    for row in compared_rows(table):
+        key = tuning.row_key(row)
+        if key in run.per_user:
+            values[key] = run.per_user[key]
+        elif key in before.columns:
+            values[key] = before[key].dropna()
+        else:
+            values[key] = run.retrain(row)
+    tuning.write_per_user(values, path)
+    print(f"wrote the per-user NDCG of {len(values)} rows to {path}")
+
+
 #: The experiments, in the order they run and are written.
 EXPERIMENTS = {
     "popularity": popularity,
@@ -241,7 +320,20 @@ def main(argv=None) -> pd.DataFrame | None:
     parser.add_argument("--dry-run", action="store_true", help="list the grid, train nothing")
     parser.add_argument("--output", type=Path, default=tuning.VALIDATION_RESULTS,
                         help="the table to write (default: %(default)s)")  # fmt: skip
+    parser.add_argument("--per-user", action="store_true",
+                        help="run no grid: write the compared rows' per-user NDCG, retraining "
+                             "those the per-user file lacks")  # fmt: skip
+    parser.add_argument("--per-user-output", type=Path, default=tuning.VALIDATION_PER_USER,
+                        help="the per-user file to write (default: %(default)s)")  # fmt: skip
     args = parser.parse_args(argv)
+    if args.per_user:
+        if args.only or args.dry_run:
+            parser.error("--per-user runs no grid: it takes neither --only nor --dry-run")
+        table = tuning.read_validation(args.output)
+        split.reset_test_reads()
+        write_per_user(Run(False, table), table, args.per_user_output)
+        _check_no_test_read("--per-user")
+        return table
     chosen = args.only or list(EXPERIMENTS)
     previous = tuning.read_validation(args.output) if args.output.is_file() else None
     if args.only and previous is None and not args.dry_run:
@@ -259,6 +351,8 @@ def main(argv=None) -> pd.DataFrame | None:
                 tuning.write_validation(table, args.output)
     if table is not None:
         print(f"\nwrote {len(table)} rows to {args.output} in {time.perf_counter() - start:.0f} s")
+        write_per_user(run, table, args.per_user_output)
+        _check_no_test_read("the per-user values")
     return table
 
 
