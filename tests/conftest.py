@@ -4,9 +4,10 @@ The synthetic data live in ``synthetic.py`` (plain functions the tests import).
 A fit costs about a second, nearly all of it TensorFlow tracing the training
 step, so each model is trained once, here, in this process, and the tests only
 read it. Keras is imported when a test first asks for a trained model, so the
-tests of the data layer never load TensorFlow. One fresh interpreter, run once
-(:func:`fresh`), does the checks that need one, for ``test_fresh_process.py``
-and ``test_kinds.py``; it imports the classes below.
+tests of the data layer never load TensorFlow. One fresh interpreter
+(:func:`fresh`) does the checks that need one, for ``test_fresh_process.py``
+and ``test_kinds.py``; it imports the classes below. It starts when the tests
+are collected and runs beside them, on the second core.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -31,17 +34,22 @@ def run_python(code: str, *args: str, env: dict[str, str] | None = None) -> str:
     It runs from the repository root with ``tests/`` on its path and TensorFlow's
     start-up log silenced; the test fails if it fails or takes over 5 minutes.
     """
-    path = os.pathsep.join(filter(None, [str(ROOT / "tests"), os.environ.get("PYTHONPATH")]))
     run = subprocess.run(
         [sys.executable, "-c", code, *args],
         cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": path, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})},
+        env=python_env(env),
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert run.returncode == 0, f"the fresh process failed:\n{run.stderr[-3000:]}"
     return run.stdout
+
+
+def python_env(env: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a fresh process: ``tests/`` on its path, TensorFlow's log silenced."""
+    path = os.pathsep.join(filter(None, [str(ROOT / "tests"), os.environ.get("PYTHONPATH")]))
+    return {**os.environ, "PYTHONPATH": path, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}
 
 
 def quietly(function, *args, **kwargs):
@@ -264,6 +272,36 @@ def implicit() -> ImplicitModels:
 
 # --------------------------------------------------------------- one model of every kind
 
+
+@contextlib.contextmanager
+def eagerly():
+    """Run Keras's train and predict functions eagerly inside the block.
+
+    On the tiny data sets a few batches cost less eagerly than tracing a
+    function (about a second a trace); the course models train in graph mode,
+    as the notebooks do.
+    """
+    import warnings
+
+    import tensorflow as tf
+
+    before = tf.config.functions_run_eagerly()
+    tf.config.run_functions_eagerly(True)
+    try:
+        with warnings.catch_warnings():  # "this option does not apply to tf.data functions"
+            warnings.filterwarnings("ignore", "Even though the `tf.config", UserWarning)
+            yield
+    finally:
+        tf.config.run_functions_eagerly(before)
+
+
+@pytest.fixture
+def eager():
+    """Run the test's Keras functions eagerly (:func:`eagerly`)."""
+    with eagerly():
+        yield
+
+
 #: Training settings and size of the tiny model of every registered kind.
 KIND_CONFIG = {"batch_size": 64, "epochs": 2, "lr": 1e-2}
 KIND_FACTORS = 4
@@ -283,36 +321,28 @@ def kind_models(kind_data) -> dict:
     (twice: the last batch is smaller), so the fixture trains eagerly; the
     course models above train in graph mode, as the notebooks do.
     """
-    import warnings
-
-    import tensorflow as tf
-
     from reco import kinds, train
 
-    out, eager = {}, tf.config.functions_run_eagerly()
-    tf.config.run_functions_eagerly(True)
-    try:
-        with warnings.catch_warnings():  # "this option does not apply to tf.data functions"
-            warnings.filterwarnings("ignore", "Even though the `tf.config", UserWarning)
-            for name, kind in kinds.registered().items():
-                train.set_seed()
-                model = kind.build(
-                    n_users=kind_data.encoder.n_users,
-                    n_movies=kind_data.encoder.n_movies,
-                    n_factors=KIND_FACTORS,
-                )
-                history = train.fit(model, kind_data.split, config=train.TrainConfig(**KIND_CONFIG))
-                assert np.isfinite(history["loss"]).all(), name
-                out[name] = model
-    finally:
-        tf.config.run_functions_eagerly(eager)
+    out = {}
+    with eagerly():
+        for name, kind in kinds.registered().items():
+            train.set_seed()
+            model = kind.build(
+                n_users=kind_data.encoder.n_users,
+                n_movies=kind_data.encoder.n_movies,
+                n_factors=KIND_FACTORS,
+            )
+            history = train.fit(model, kind_data.split, config=train.TrainConfig(**KIND_CONFIG))
+            assert np.isfinite(history["loss"]).all(), name
+            out[name] = model
     return out
 
 
-#: The one fresh process (:func:`fresh`). It reads ``job.json`` in the folder given as its
-#: argument and writes ``answer.json`` there.
+#: The one fresh process (:func:`fresh`). It starts as soon as the tests are collected, imports
+#: Keras beside the first tests, then waits for ``job.json`` in the folder given as its
+#: argument, and writes ``answer.json`` there.
 FRESH = """
-import json, sys
+import json, sys, time
 from pathlib import Path
 import reco, reco.data, reco.split, reco.metrics, reco.explore
 heavy = sorted(m for m in ("tensorflow", "keras", "jax", "torch") if m in sys.modules)
@@ -323,6 +353,11 @@ import keras
 import numpy as np
 from reco import kinds
 folder = Path(sys.argv[1])
+deadline = time.monotonic() + 600
+while not (folder / "job.json").exists():
+    if time.monotonic() > deadline:
+        sys.exit("the tests gave the fresh process no job.json within 10 minutes")
+    time.sleep(0.05)
 job = json.loads((folder / "job.json").read_text())
 loaded = {}
 for name, item in job["kinds"].items():
@@ -344,20 +379,49 @@ answer = {
 (folder / "answer.json").write_text(json.dumps(answer))
 """
 
+#: The fresh process while it runs: ``{"process", "folder"}``, empty when no test asks for it.
+_FRESH: dict = {}
 
-@pytest.fixture(scope="session")
-def fresh(kind_models, kind_data, course, tmp_path_factory) -> dict:
-    """What the one fresh process answers (a TensorFlow import costs seconds: one is enough).
 
-    It checks that ``import reco`` and its table modules load no deep-learning
-    library; loads every kind's saved model in safe mode after only ``import
-    reco.models`` and calls it on saved inputs (``"kinds"``; ``"before"`` holds
-    the outputs before saving); and trains the course models and an implicit
-    model again from the same seed.
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(session, config, items):
+    """Start the fresh process when a selected test uses ``fresh``, so it runs beside the others."""
+    if not any("fresh" in item.fixturenames for item in items):
+        return
+    folder = Path(tempfile.mkdtemp(prefix="reco-fresh-"))
+    with open(folder / "stdout", "w") as out, open(folder / "stderr", "w") as err:
+        process = subprocess.Popen(
+            [sys.executable, "-c", FRESH, str(folder)],
+            cwd=ROOT, env=python_env(), stdout=out, stderr=err, text=True,
+        )  # fmt: skip
+    _FRESH.update(process=process, folder=folder)
+
+
+def pytest_unconfigure(config):
+    """Stop the fresh process if the session ends before it does, and remove its folder."""
+    if _FRESH:
+        if _FRESH["process"].poll() is None:
+            _FRESH["process"].kill()
+            _FRESH["process"].wait()
+        shutil.rmtree(_FRESH["folder"], ignore_errors=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _fresh_job(request) -> dict | None:
+    """Give the fresh process its job when the first test starts (``None`` if none runs).
+
+    The job is every kind's model, saved, with inputs to call it on; what the
+    models output before saving is returned, for ``fresh["before"]``.
     """
+    if not _FRESH:
+        return None
+    import json
+
     import keras
 
-    folder = tmp_path_factory.mktemp("fresh")
+    kind_models = request.getfixturevalue("kind_models")
+    kind_data = request.getfixturevalue("kind_data")
+    folder = _FRESH["folder"]
     job, before = {"kinds": {}, "course": ["v2", "recommender_net_v2"]}, {}
     for name, model in kind_models.items():
         inputs, _ = kind_data.split.for_model(model, "test")
@@ -372,8 +436,30 @@ def fresh(kind_models, kind_data, course, tmp_path_factory) -> dict:
             "is_list": isinstance(inputs, list),
         }
         before[name] = keras.ops.convert_to_numpy(model(inputs, training=False))
+    (folder / "job.tmp").write_text(json.dumps(job))
+    os.replace(folder / "job.tmp", folder / "job.json")  # the process never reads half a job
+    return before
+
+
+@pytest.fixture(scope="session")
+def fresh(_fresh_job) -> dict:
+    """What the one fresh process answers (a TensorFlow import costs seconds: one is enough).
+
+    It checks that ``import reco`` and its table modules load no deep-learning
+    library; loads every kind's saved model in safe mode after only ``import
+    reco.models`` and calls it on saved inputs (``"kinds"``; ``"before"`` holds
+    the outputs before saving); and trains the course models and an implicit
+    model again from the same seed. It started when the tests were collected
+    (:func:`pytest_collection_modifyitems`); this waits for its answer.
+    """
     import json
 
-    (folder / "job.json").write_text(json.dumps(job))
-    run_python(FRESH, str(folder))
-    return {**json.loads((folder / "answer.json").read_text()), "before": before}
+    process, folder = _FRESH["process"], _FRESH["folder"]
+    try:
+        process.wait(timeout=300)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    stderr = (folder / "stderr").read_text()
+    assert process.returncode == 0, f"the fresh process failed:\n{stderr[-3000:]}"
+    return {**json.loads((folder / "answer.json").read_text()), "before": _fresh_job}

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from synthetic import make_dataset, split_of
 
-from reco import baselines, evaluate, kinds, models, recommend, similar, train
+from reco import baselines, evaluate, kinds, recommend, similar, train
 from reco.config import TrainConfig
 
 DATA = make_dataset()
@@ -22,11 +22,10 @@ QUICK = TrainConfig(batch_size=64, epochs=1, lr=1e-2)
 
 
 @pytest.fixture(scope="module")
-def v2():
-    train.set_seed()
-    model = models.build_v2(DATA.encoder, n_factors=4)
-    train.fit(model, DATA.split, config=QUICK)
-    return model
+def v2(kind_models, kind_data):
+    """A V2 of 4 factors trained on DATA (the session's, ``conftest.kind_models``)."""
+    assert kind_data.ratings.equals(DATA.ratings)  # the same synthetic data set
+    return kind_models["v2"]
 
 
 # --------------------------------------------------------------------------- NaN scores

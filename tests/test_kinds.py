@@ -277,7 +277,7 @@ def biased_mf():
         kinds.unregister(BiasedMFKind.name)
 
 
-def test_a_new_kind_needs_only_its_contract(biased_mf, trained, data):
+def test_a_new_kind_needs_only_its_contract(biased_mf, trained, data, eager):
     enc, split = data.encoder, data.split
     train.set_seed()
     model = biased_mf.build(enc, n_factors=N_FACTORS)
@@ -391,7 +391,7 @@ def dated_mf():
     kinds.unregister(DatedMFKind.name)
 
 
-def test_a_kind_that_asks_for_the_timestamp_gets_it_from_the_split(dated_mf, trained, data):
+def test_a_kind_that_asks_for_the_timestamp_gets_it_from_the_split(dated_mf, trained, data, eager):
     split = data.split
     assert set(split.context["train"]) == {"timestamp"}  # the splits carry it by default
     train.set_seed()
