@@ -79,6 +79,9 @@ __all__ = [
     "RELEVANT_RATING",
     "beyond_accuracy",
     "compare",
+    "gaps_between",
+    "gaps_by_activity",
+    "gaps_to",
     "genre_matrix",
     "metrics_by_activity",
     "paired_bootstrap",
@@ -618,28 +621,95 @@ def metrics_by_activity(
         k: list length.
         part: ``"test"`` or ``"val"``.
         bins: edges of the activity bins: ``(0, 20, 100, inf)`` gives users
-            with 0-20, 21-100 and more than 100 training ratings (the first bin
-            includes its lower edge).
+            with at most 20, 21-100 and more than 100 training ratings.
 
     Returns:
-        a DataFrame indexed by the bin (``"0-20"``, ``"21-100"``, ``"> 100"``)
+        a DataFrame indexed by the bin (``"≤ 20"``, ``"21-100"``, ``"> 100"``)
         with a ``users`` column and the per-user metrics averaged in each bin.
     """
     per_user = _per_user(recs, split, k, part)
-    activity = np.bincount(split.X_train[:, 0], minlength=index_sizes(split)[0])[per_user.index]
-    edges = list(bins)
-    labels = [
-        f"> {int(lo)}" if np.isinf(hi) else f"{int(lo) + (i > 0)}-{int(hi)}"
-        for i, (lo, hi) in enumerate(zip(edges[:-1], edges[1:], strict=True))
-    ]
-    group = pd.Series(
-        pd.cut(activity, edges, labels=labels, right=True, include_lowest=True),
-        name="training ratings",
-        index=per_user.index,
-    )
+    group = _activity_groups(split, per_user.index, bins)
     table = per_user.groupby(group, observed=False).mean()
     table.insert(0, "users", per_user.groupby(group, observed=False).size())
     return table
+
+
+def gaps_by_activity(
+    per_user: Mapping[str, pd.DataFrame],
+    a: str,
+    b: str,
+    split: Split,
+    metric: str = "ndcg",
+    bins=(0, 20, 100, np.inf),
+    **bootstrap,
+) -> pd.DataFrame:
+    """Return the gap ``a - b`` in ``metric`` within each activity bin, with its paired interval.
+
+    A gap over all users can hide a group served worse; a group of a few
+    dozen users has a wide interval, and this shows both.
+
+    Args:
+        per_user: model label -> its :func:`per_user_metrics` on ``split``.
+        a, b: the two labels compared.
+        split: the split the metrics were computed on (its training part
+            counts each user's ratings).
+        metric: a column of :func:`per_user_metrics`.
+        bins: the activity bins' edges, as in :func:`metrics_by_activity`.
+        **bootstrap: passed to :func:`paired_bootstrap`.
+
+    Returns:
+        a DataFrame indexed by the bin, with the columns ``users``,
+        ``training ratings`` (the fewest and most in the bin), the mean of
+        ``a`` and of ``b`` (named by the labels), ``gap``, ``low``, ``high``
+        and ``tie``; empty bins are left out.
+
+    Raises:
+        ValueError: a label or ``metric`` is unknown.
+    """
+    gaps_between(per_user, [(a, b)], metric, n_boot=1)  # checks the labels and the metric
+    users = per_user[a].index
+    group = _activity_groups(split, users, bins)
+    activity = np.bincount(split.X_train[:, 0], minlength=index_sizes(split)[0])
+    rows = {}
+    for label in group.cat.categories:
+        members = users[(group == label).to_numpy()]
+        if not len(members):
+            continue
+        values_a, values_b = per_user[a].loc[members, metric], per_user[b].loc[members, metric]
+        gap = paired_bootstrap(values_a, values_b, **bootstrap)
+        rows[label] = {
+            "users": len(members),
+            "training ratings": f"{activity[members].min()}-{activity[members].max()}",
+            a: values_a.mean(),
+            b: values_b.mean(),
+            "gap": gap["gap"],
+            "low": gap["low"],
+            "high": gap["high"],
+        }
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table["tie"] = (table["low"] <= 0) & (table["high"] >= 0)
+    return table
+
+
+def _activity_groups(split: Split, users, bins) -> pd.Series:
+    """Return each user's activity bin (by training ratings), a categorical indexed by ``users``."""
+    edges = [float(edge) for edge in bins]
+    if len(edges) < 2 or any(hi <= lo for lo, hi in zip(edges[:-1], edges[1:], strict=False)):
+        raise ValueError(
+            f"bins must be two or more increasing edges; got {tuple(bins)!r}. "
+            "Fix: for example bins=(0, 20, 100, np.inf)."
+        )
+    labels = [
+        f"> {int(lo)}" if np.isinf(hi) else f"≤ {int(hi)}" if i == 0 else f"{int(lo) + 1}-{int(hi)}"
+        for i, (lo, hi) in enumerate(zip(edges[:-1], edges[1:], strict=True))
+    ]
+    users = pd.Index(users)
+    activity = np.bincount(split.X_train[:, 0], minlength=index_sizes(split)[0])[users]
+    return pd.Series(
+        pd.cut(activity, edges, labels=labels, right=True, include_lowest=True),
+        name="training ratings",
+        index=users,
+    )
 
 
 def compare(

@@ -578,13 +578,49 @@ def test_metrics_by_activity_splits_the_users_into_bins():
     activity = np.bincount(split.X_train[:, 0])
     edge = int(np.median(activity))
     table = evaluate.metrics_by_activity(recs, split, k=10, bins=(0, edge, np.inf))
-    assert list(table.index) == [f"0-{edge}", f"> {edge}"]
+    assert list(table.index) == [f"≤ {edge}", f"> {edge}"]
     assert table["users"].sum() == overall["users"]
     relevant = relevant_sets(split)
     assert table.loc[f"> {edge}", "users"] == sum(activity[u] > edge for u in relevant)
     for name in RANKING:  # the bins' means, weighted by their users, give the overall mean
         weighted = (table[name].fillna(0) * table["users"]).sum() / table["users"].sum()
         assert weighted == pytest.approx(overall[name]), name
+
+
+def test_gaps_by_activity_pairs_the_users_of_each_bin():
+    split = random_split(seed=9, n_users=20)
+    per_user = {
+        name: evaluate.per_user_metrics(evaluate.top_k(model.fit(split), split, k=10), split, k=10)
+        for name, model in [
+            ("random", RandomBaseline(seed=9)),
+            ("popularity", PopularityBaseline()),
+        ]
+    }
+    activity = np.bincount(split.X_train[:, 0])
+    edge = int(np.median(activity))
+    table = evaluate.gaps_by_activity(per_user, "random", "popularity", split,
+                                      bins=(0, edge, np.inf), n_boot=200)  # fmt: skip
+    assert list(table.index) == [f"≤ {edge}", f"> {edge}"]
+    assert table["users"].sum() == len(per_user["random"])
+    few = per_user["random"].index[activity[per_user["random"].index] <= edge]
+    assert table.loc[f"≤ {edge}", "users"] == len(few)
+    assert table.loc[f"≤ {edge}", "training ratings"] == (
+        f"{activity[few].min()}-{activity[few].max()}"
+    )
+    gap = evaluate.paired_bootstrap(per_user["random"].loc[few, "ndcg"],
+                                    per_user["popularity"].loc[few, "ndcg"], n_boot=200)  # fmt: skip
+    assert table.loc[f"≤ {edge}", ["gap", "low", "high"]].tolist() == [
+        gap["gap"],
+        gap["low"],
+        gap["high"],
+    ]
+    assert table.loc[f"≤ {edge}", "random"] == pytest.approx(
+        per_user["random"].loc[few, "ndcg"].mean()
+    )
+    with pytest.raises(ValueError, match="bins must be two or more increasing edges"):
+        evaluate.gaps_by_activity(per_user, "random", "popularity", split, bins=(20, 0))
+    with pytest.raises(ValueError, match=r"\['v2'\] are not among the models"):
+        evaluate.gaps_by_activity(per_user, "v2", "popularity", split)
 
 
 def test_compare_gives_one_row_per_model_with_ratings_and_list_metrics(course_split_and_v2):
