@@ -197,7 +197,7 @@ def test_ungradable_submissions_get_one_row_each_with_the_reason(tmp_path):
     _notebook(folder / "other.ipynb", assignment_name="99_no_such_exercise")
     (folder / ".hidden.ipynb").write_text("ignored")
     out = tmp_path / "grades.csv"
-    assert tool.grade(folder, out, timeout=5, jobs=2) == 3
+    assert tool.grade(folder, out, timeout=5, jobs=2, unsandboxed=True) == 3  # runs no code
     import csv
 
     rows = {row["submission"]: row for row in csv.DictReader(out.open())}

@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
+import dataclasses
 import json
 import os
 import re
@@ -43,11 +44,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # tools/sandbox.py
 MASTERS = ROOT / "exercises"
 BUILD = ROOT / "build" / "exercises"
 GRADES = ROOT / "build" / "grades.csv"
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
-CSV_COLUMNS = ("submission", "exercise", "question", "score", "possible", "error")
+CSV_COLUMNS = ("submission", "exercise", "question", "score", "possible", "error", "sha256")
 #: Files whose change makes a built exercise out of date (besides its master).
 SOURCES = (*sorted((ROOT / "reco").glob("*.py")), Path(__file__).resolve())
 
@@ -287,14 +289,80 @@ def grade_with_time_limit(notebook: Path, autograder: Path, timeout: float) -> G
                 proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 _kill_tree(proc.pid)
-                return Graded(
-                    error=f"did not finish within {timeout:g} s (the time limit per notebook; "
-                    "an endless loop? raise it with TIMEOUT=)"
-                )
+                return _timed_out(timeout)
         if not result.is_file():
             tail = log.read_text(errors="replace").strip().splitlines()[-3:]
             return Graded(error="the grader stopped with no result: " + " | ".join(tail))
-        return Graded(**json.loads(result.read_text()))
+        return _read_result(result)
+
+
+def _timed_out(timeout: float) -> Graded:
+    return Graded(
+        error=f"did not finish within {timeout:g} s (the time limit per notebook; "
+        "an endless loop? raise it with TIMEOUT=)"
+    )
+
+
+def grade_in_sandbox(notebook: Path, autograder: Path, timeout: float) -> Graded:
+    """Grade one notebook in a sandbox of its own (``tools/sandbox.py``).
+
+    The sandbox sees a scratch folder with copies of this notebook and of its
+    exercise's autograder, and nothing else of the repository but the
+    ``reco`` package, the virtual environment and this file; it runs as
+    ``nobody``, offline, within memory, process, CPU and wall-time limits, and
+    everything it started is killed when it ends. Its result is read back as
+    JSON and checked field by field.
+    """
+    import sandbox
+
+    with tempfile.TemporaryDirectory(prefix="reco-grade-") as tmp:
+        scratch = Path(tmp)
+        shutil.copy(notebook, scratch / "submission.ipynb")
+        shutil.copy(autograder, scratch / "autograder.zip")
+        command = [sys.executable, str(Path(__file__).resolve()), "grade-one",
+                   f"{sandbox.SCRATCH}/autograder.zip", f"{sandbox.SCRATCH}/submission.ipynb",
+                   "--json", f"{sandbox.SCRATCH}/result.json"]  # fmt: skip
+        data = os.environ.get("RECO_DATA_HOME")
+        ran = sandbox.run(
+            command,
+            scratch=scratch,
+            data=Path(data) if data else None,
+            limits=dataclasses.replace(sandbox.Limits(), wall_seconds=timeout),
+            read_only=[Path(__file__).resolve()],
+        )
+        if ran.killed == "wall time":
+            return _timed_out(timeout)
+        if ran.killed is not None:
+            return Graded(error=f"stopped at the sandbox's {ran.killed} limit")
+        result = scratch / "result.json"
+        if not result.is_file() or result.is_symlink():
+            tail = (ran.stdout + ran.stderr).strip().splitlines()[-3:]
+            return Graded(error="the grader stopped with no result: " + " | ".join(tail))
+        return _read_result(result)
+
+
+def _read_result(path: Path) -> Graded:
+    """Read a grading result, accepting nothing but the exact types :class:`Graded` holds."""
+    try:
+        raw = json.loads(path.read_text())
+        if type(raw) is not dict or set(raw) - {"scores", "error", "cell_errors"}:
+            raise TypeError("not a result")
+        scores = {}
+        for question, pair in raw.get("scores", {}).items():
+            if type(question) is not str or type(pair) is not list or len(pair) != 2:
+                raise TypeError("bad score")
+            if any(type(x) not in (int, float) for x in pair):
+                raise TypeError("bad score")
+            scores[question] = (float(pair[0]), float(pair[1]))
+        error = raw.get("error")
+        cell_errors = raw.get("cell_errors", [])
+        if error is not None and type(error) is not str:
+            raise TypeError("bad error")
+        if type(cell_errors) is not list or any(type(e) is not str for e in cell_errors):
+            raise TypeError("bad cell errors")
+    except (OSError, ValueError, TypeError, AttributeError):
+        return Graded(error="the grader's result could not be read")
+    return Graded(scores=scores, error=error, cell_errors=cell_errors)
 
 
 def match_exercise(path: Path, names: list[str]) -> tuple[str | None, str | None, object]:
@@ -337,7 +405,7 @@ def match_exercise(path: Path, names: list[str]) -> tuple[str | None, str | None
     return max(matches, key=len), None, nb
 
 
-def _grade_file(path: Path, names: list[str], timeout: float) -> list[dict]:
+def _grade_file(path: Path, names: list[str], timeout: float, sandboxed: bool) -> list[dict]:
     import nbformat
 
     name, error, nb = match_exercise(path, names)
@@ -350,7 +418,8 @@ def _grade_file(path: Path, names: list[str], timeout: float) -> list[dict]:
             nb.metadata.setdefault("otter", {})["assignment_name"] = name  # matched by file name
             nb.metadata["kernelspec"] = dict(KERNELSPEC)  # whatever kernel the learner used
             nbformat.write(nb, copy)
-            graded = grade_with_time_limit(copy, Built(name).autograder, timeout)
+            grader = grade_in_sandbox if sandboxed else grade_with_time_limit
+            graded = grader(copy, Built(name).autograder, timeout)
         error = graded.error
         for question in sorted(graded.scores, key=_natural):
             score, possible = graded.scores[question]
@@ -370,20 +439,63 @@ def _grade_file(path: Path, names: list[str], timeout: float) -> list[dict]:
     return rows
 
 
-def grade(folder: Path, out: Path, timeout: float, jobs: int) -> int:
-    """Grade every file of ``folder`` and write the grades CSV; return how many failed."""
+def grade(folder: Path, out: Path, timeout: float, jobs: int, unsandboxed: bool = False) -> int:
+    """Grade every file of ``folder`` and write the grades CSV; return how many failed.
+
+    Each submission is graded in a sandbox of its own (``tools/sandbox.py``);
+    where none can run, grading stops with the reason, unless ``unsandboxed``
+    (``make grade UNSANDBOXED=1``), for submissions the instructor trusts.
+    Every file is copied and hashed before any is graded, and the CSV is
+    written, atomically, once every sandbox has ended.
+    """
+    import hashlib
+
+    import sandbox
+
     if not folder.is_dir():
         raise SystemExit(f"SUBMISSIONS={folder} is not a folder of submissions.")
+    why_not = None if unsandboxed else sandbox.unavailable()
+    if why_not is not None:
+        raise SystemExit(
+            f"make grade runs student code, and no sandbox can run here: {why_not} "
+            "Nothing was graded."
+        )
+    if unsandboxed:
+        print("Grading WITHOUT a sandbox (UNSANDBOXED=1): only for submissions you trust.")
     files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
     names = exercise_names()
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        results = list(pool.map(lambda p: _grade_file(p, names, timeout), files))
+    with tempfile.TemporaryDirectory(prefix="reco-submissions-") as private:
+        copies, hashes = [], {}
+        for path in files:  # copied and hashed before any is graded (names match exercises)
+            copy = Path(private) / path.name
+            shutil.copyfile(path, copy)
+            copies.append(copy)
+            hashes[path.name] = hashlib.sha256(copy.read_bytes()).hexdigest()
+
+        def one(index: int) -> list[dict]:
+            rows = _grade_file(copies[index], names, timeout, sandboxed=not unsandboxed)
+            for row in rows:
+                row["submission"] = files[index].name
+            return rows
+
+        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+            results = list(pool.map(one, range(len(files))))
+    for rows in results:
+        for row in rows:
+            row["sha256"] = hashes[row["submission"]]
     out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS)
-        writer.writeheader()
-        for rows in results:
-            writer.writerows(rows)
+    handle, temporary = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS)
+            writer.writeheader()
+            for rows in results:
+                writer.writerows(rows)
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, out)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
     failed = 0
     for path, rows in zip(files, results, strict=True):
         if rows[0]["error"]:
@@ -460,6 +572,8 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path, default=GRADES)
     p.add_argument("--timeout", type=float, default=300.0, help="seconds per notebook")
     p.add_argument("--jobs", type=int, default=1)
+    p.add_argument("--unsandboxed", action="store_true",
+                   help="grade without a sandbox: only for submissions you trust")  # fmt: skip
     p = sub.add_parser("grade-one", help=argparse.SUPPRESS)
     p.add_argument("autograder")
     p.add_argument("notebook")
@@ -469,7 +583,8 @@ def main(argv=None) -> int:
     if args.command == "grade-one":
         return _grade_one_cli(args)
     if args.command == "grade":
-        grade(args.submissions.resolve(), args.out.resolve(), args.timeout, args.jobs)
+        grade(args.submissions.resolve(), args.out.resolve(), args.timeout, args.jobs,
+              args.unsandboxed)  # fmt: skip
         return 0  # ungradable submissions are rows of the CSV, not a failure of the run
     known = exercise_names()
     names = args.names or known
