@@ -107,6 +107,18 @@ def test_master_has_three_questions_each_with_solution_public_and_hidden_tests(m
 
 
 @pytest.mark.parametrize("master", MASTERS, ids=[p.stem for p in MASTERS])
+def test_every_question_is_all_or_nothing(master):
+    # A question's marks come from its value tests: with partial credit, the public type and
+    # shape tests alone gave a third to two thirds of a question for a wrong value.
+    for kind, text in blocks(master):
+        if kind == "otter" and text.strip().upper().startswith("# BEGIN QUESTION"):
+            config = yaml.safe_load(text)
+            assert config.get("all_or_nothing") is True, (
+                f"{master.name} {config['name']}: add 'all_or_nothing: true' to its config"
+            )
+
+
+@pytest.mark.parametrize("master", MASTERS, ids=[p.stem for p in MASTERS])
 def test_master_fences_stand_alone(master):
     text = master.read_text(encoding="utf-8")
     fences = len(re.findall(r"^```otter$", text, re.M))

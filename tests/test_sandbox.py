@@ -263,3 +263,27 @@ def test_make_grade_refuses_student_code_without_a_sandbox(tmp_path, monkeypatch
     ):
         tool.grade(folder, out, timeout=5, jobs=1)
     assert not out.exists()
+
+
+@needs_sandbox
+def test_a_wrong_value_of_the_right_type_scores_nothing_on_its_question(tmp_path):
+    import csv
+
+    import nbformat
+
+    tool, built = _built("01_movielens_data")
+    folder = tmp_path / "submissions"
+    folder.mkdir()
+    notebook = nbformat.read(built.solution, as_version=4)
+    for cell in notebook.cells:  # q1: the most active user's mean rating, off by 0.1 star
+        if cell.cell_type == "code" and "top_user_mean = float(" in cell.source:
+            cell.source += "\ntop_user_mean = top_user_mean + 0.1"
+            break
+    else:
+        raise AssertionError("the solution of 01 q1 no longer sets top_user_mean")
+    nbformat.write(notebook, folder / "off_by_a_tenth.ipynb")
+    out = tmp_path / "grades.csv"
+    assert tool.grade(folder, out, timeout=300, jobs=1) == 0
+    scores = {row["question"]: float(row["score"]) for row in csv.DictReader(out.open())}
+    # its public tests (types, ranges) pass; the hidden value test fails: no partial credit
+    assert scores == {"q1": 0.0, "q2": 1.0, "q3": 1.0, "q4": 1.0}
