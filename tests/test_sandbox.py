@@ -287,3 +287,25 @@ def test_a_wrong_value_of_the_right_type_scores_nothing_on_its_question(tmp_path
     scores = {row["question"]: float(row["score"]) for row in csv.DictReader(out.open())}
     # its public tests (types, ranges) pass; the hidden value test fails: no partial credit
     assert scores == {"q1": 0.0, "q2": 1.0, "q3": 1.0, "q4": 1.0}
+
+
+@needs_sandbox
+def test_a_right_answer_spelled_another_way_keeps_full_marks(tmp_path):
+    import csv
+
+    import nbformat
+
+    tool, built = _built("05_subclassed_model")
+    folder = tmp_path / "submissions"
+    folder.mkdir()
+    notebook = nbformat.read(built.solution, as_version=4)
+    spelled = 'loss="mean_squared_error"'
+    cells = [c for c in notebook.cells if c.cell_type == "code" and spelled in c.source]
+    assert cells, "the solution of 05 q1 no longer compiles with loss='mean_squared_error'"
+    cells[0].source = cells[0].source.replace(spelled, "loss=keras.losses.MeanSquaredError()")
+    cells[0].source = "import keras\n" + cells[0].source
+    nbformat.write(notebook, folder / "mse_as_an_object.ipynb")
+    out = tmp_path / "grades.csv"
+    assert tool.grade(folder, out, timeout=300, jobs=1) == 0
+    scores = {row["question"]: float(row["score"]) for row in csv.DictReader(out.open())}
+    assert scores == {"q1": 1.0, "q2": 1.0, "q3": 1.0}
