@@ -49,7 +49,7 @@ test: unit notebooks-test exercises-test ## Unit tests, nbval re-executing every
 # pairing and layout with notebooks-test, the exercise masters and tools with exercises-test,
 # the website, CI and pre-commit with site-test. Plugins the unit tests never use are not
 # loaded (nbval alone imports nbformat's JSON schemas, about 2 s).
-COURSE_TESTS := tests/test_notebooks.py tests/test_exercises.py tests/test_sandbox.py tests/test_answers.py tests/test_site.py
+COURSE_TESTS := tests/test_notebooks.py tests/test_exercises.py tests/test_sandbox.py tests/test_answers.py tests/test_exercise_checks.py tests/test_site.py
 UNIT_PYTEST  := $(BIN)/python -m pytest -q -p no:cacheprovider -p no:nbval -p no:anyio -p no:platformdirs
 
 unit: setup ## Unit tests of reco on synthetic data (at most 45 s on a 2-core CPU)
@@ -102,7 +102,7 @@ grade: setup ## Grade every notebook in SUBMISSIONS=<folder> into build/grades.c
 	$(BIN)/python tools/exercises.py grade "$(SUBMISSIONS)" --out build/grades.csv --timeout $(TIMEOUT) --jobs $(JOBS) $(if $(UNSANDBOXED),--unsandboxed)
 
 exercises-test: exercises ## The masters' layout and the grading tools, then every solution scores 100% and every student notebook runs and scores 0
-	$(BIN)/python -m pytest -q -p no:cacheprovider tests/test_exercises.py tests/test_sandbox.py tests/test_answers.py
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/test_exercises.py tests/test_exercise_checks.py tests/test_sandbox.py tests/test_answers.py
 	$(BIN)/python tools/exercises.py check --jobs $(JOBS)
 
 clean: ## Remove build outputs and caches (keeps .venv)

@@ -1,0 +1,110 @@
+"""The exercises' tests tell wrong answers from right ones, run on answers given here.
+
+Each case calls one of a master's test functions, in this process, on an
+answer a student could give: a plausible wrong one must fail it, a right one
+written another way must pass. (Grading whole notebooks, in a sandbox, is
+``test_sandbox.py``.) Run by ``make exercises-test``.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+from conftest import ROOT
+from test_exercises import blocks
+
+
+def master_tests(name: str) -> dict:
+    """Return the test functions of master ``name`` by name, defined in a namespace of their own."""
+    namespace: dict = {}
+    for kind, source in blocks(ROOT / "exercises" / f"{name}.md"):
+        if kind == "code" and "def test_" in source:
+            definition = "\n".join(
+                line for line in source.splitlines() if not line.startswith("test_")
+            )  # the cell's call on the notebook's own names is left out
+            exec(compile(definition, name, "exec"), namespace)
+    return {k: v for k, v in namespace.items() if k.startswith("test_")}
+
+
+# ------------------------------------------------------------------ 04 q3: two embedding sizes
+
+
+def two_sizes(hidden=10, relu="dense", sigmoid=True, dropout=0.0):
+    def build(n_users, n_movies, user_factors, movie_factors):
+        layers = keras.layers
+        users = keras.Input(shape=(1,), dtype="int32")
+        movies = keras.Input(shape=(1,), dtype="int32")
+        u = layers.Flatten()(layers.Embedding(n_users, user_factors, name="user_embedding")(users))
+        m = layers.Flatten()(
+            layers.Embedding(n_movies, movie_factors, name="movie_embedding")(movies)
+        )
+        x = layers.Concatenate()([u, m])
+        x = layers.Dense(hidden, activation="relu" if relu == "dense" else None)(x)
+        if relu == "layer":
+            x = layers.ReLU()(x)
+        if dropout:
+            x = layers.Dropout(dropout)(x)
+        x = layers.Dense(1)(x)
+        if sigmoid:
+            x = layers.Activation("sigmoid")(x)
+            x = layers.Rescaling(4.5, offset=0.5)(x)
+        else:  # bounded another way: stars clipped, not mapped
+            x = layers.Lambda(lambda t: keras.ops.clip(t + 2.75, 0.5, 5.0))(x)
+        return keras.Model([users, movies], x)
+
+    return build
+
+
+@pytest.mark.parametrize(
+    ("answer", "right"),
+    [
+        (two_sizes(), True),
+        (two_sizes(relu="layer", dropout=0.3), True),
+        (two_sizes(relu=None), False),
+        (two_sizes(hidden=16), False),
+        (two_sizes(sigmoid=False), False),
+    ],
+    ids=["solution", "relu-layer-and-dropout", "no-relu", "dense-16", "clipped-not-sigmoid"],
+)
+def test_04_q3_tells_the_architecture_asked_for(answer, right):
+    test = master_tests("04_neural_net")["test_q3_behaves"]
+    if right:
+        test(answer, "a")
+    else:
+        with pytest.raises(AssertionError):
+            test(answer, "a")
+
+
+# ------------------------------------------------------------------ 02 q4: V1 by hand, cold start
+
+
+@pytest.fixture(scope="module")
+def v1_ten_factors():
+    """02 q1's model10: V1 with 10 factors, trained at the course defaults on the three-way split."""
+    from reco import data, split, train
+    from reco.models import build_v1
+
+    encoded, encoder = split.encode_ids(data.load_ratings())
+    three_way = split.train_val_test_split(encoded)
+    train.set_seed()
+    model10 = build_v1(encoder, n_factors=10)
+    train.fit(model10, three_way)
+    return model10, three_way
+
+
+def test_02_q4_cold_max_is_judged_relatively(v1_ten_factors):
+    from reco import metrics
+
+    model10, three_way = v1_ten_factors
+    test = master_tests("02_dot_product_v1")["test_q4_cold_answer"]
+    cold = metrics.unseen_mask(three_way.X_val, three_way.X_train)
+    u = model10.get_layer("user_embedding").get_weights()[0]
+    m = model10.get_layer("movie_embedding").get_weights()[0]
+    X = three_way.X_val[cold]
+    per_row = np.sum(u[X[:, 0]] * m[X[:, 1]], axis=1)
+    test(model10, float(np.abs(per_row).max()))  # right: one dot product per row
+    batch_summed = float(abs(per_row.sum()))  # the tensordot bug: the batch's sum on every row
+    for wrong in (0.0, batch_summed):
+        with pytest.raises(AssertionError):
+            test(model10, wrong)
