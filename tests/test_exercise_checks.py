@@ -108,3 +108,36 @@ def test_02_q4_cold_max_is_judged_relatively(v1_ten_factors):
     for wrong in (0.0, batch_summed):
         with pytest.raises(AssertionError):
             test(model10, wrong)
+
+
+# ------------------------------------------------------------------ 05 q3: the loading error
+
+
+class _Unregistered(keras.Model):  # like 05's BatchSummingRecommenderNet: not registered
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.dense = keras.layers.Dense(1)
+
+    def call(self, x):
+        return self.dense(x)
+
+
+def test_05_q3_wants_the_error_keras_raised_not_one_built_by_hand(tmp_path):
+    test = master_tests("05_subclassed_model")["test_q3_answer"]
+    _Unregistered.__name__ = _Unregistered.__qualname__ = "BatchSummingRecommenderNet"
+    model = _Unregistered()
+    model(np.zeros((2, 3), dtype="float32"))
+    model.save(tmp_path / "broken.keras")
+    try:
+        keras.models.load_model(tmp_path / "broken.keras")
+    except Exception as err:
+        raised = err
+    test(raised, "reco>RecommenderNetV2")  # right
+    message = "Could not locate class 'BatchSummingRecommenderNet'"
+    try:
+        raise TypeError(message)
+    except TypeError as err:
+        by_hand = err
+    for wrong in (TypeError(message), by_hand):
+        with pytest.raises(AssertionError, match="keras.models.load_model raised"):
+            test(wrong, "reco>RecommenderNetV2")
