@@ -272,15 +272,9 @@ def row_key(row: pd.Series) -> str:
     changed setting gets a new one. It names the row's column in
     ``reco/validation_per_user.csv``.
     """
-    min_rating = row["min_rating"]
-    made_of = [
-        str(row["experiment"]),
-        str(row["model"]),
-        str(row["settings"]),
-        int(row["seed"]),
-        None if min_rating is None or (isinstance(min_rating, float) and math.isnan(min_rating))
-        else float(min_rating),
-    ]  # fmt: skip
+    min_rating = None if pd.isna(row["min_rating"]) else float(row["min_rating"])
+    made_of = [str(row["experiment"]), str(row["model"]), str(row["settings"]), int(row["seed"]),
+               min_rating]  # fmt: skip
     return hashlib.sha256(json.dumps(made_of).encode()).hexdigest()[:12]
 
 

@@ -265,47 +265,50 @@ def test_make_grade_refuses_student_code_without_a_sandbox(tmp_path, monkeypatch
     assert not out.exists()
 
 
-@needs_sandbox
-def test_a_wrong_value_of_the_right_type_scores_nothing_on_its_question(tmp_path):
+def _grade_altered_solution(tmp_path, name: str, alter) -> dict[str, float]:
+    """Grade exercise ``name``'s solution, changed by ``alter(notebook)``; return its scores."""
     import csv
 
     import nbformat
 
-    tool, built = _built("01_movielens_data")
+    tool, built = _built(name)
     folder = tmp_path / "submissions"
     folder.mkdir()
     notebook = nbformat.read(built.solution, as_version=4)
-    for cell in notebook.cells:  # q1: the most active user's mean rating, off by 0.1 star
-        if cell.cell_type == "code" and "top_user_mean = float(" in cell.source:
-            cell.source += "\ntop_user_mean = top_user_mean + 0.1"
-            break
-    else:
-        raise AssertionError("the solution of 01 q1 no longer sets top_user_mean")
-    nbformat.write(notebook, folder / "off_by_a_tenth.ipynb")
+    alter(notebook)
+    nbformat.write(notebook, folder / f"{name}.ipynb")
     out = tmp_path / "grades.csv"
     assert tool.grade(folder, out, timeout=300, jobs=1) == 0
-    scores = {row["question"]: float(row["score"]) for row in csv.DictReader(out.open())}
+    return {row["question"]: float(row["score"]) for row in csv.DictReader(out.open())}
+
+
+def _code_cell_with(notebook, text: str):
+    cells = [c for c in notebook.cells if c.cell_type == "code" and text in c.source]
+    assert cells, f"the solution no longer has a cell with {text!r}"
+    return cells[0]
+
+
+@needs_sandbox
+def test_a_wrong_value_of_the_right_type_scores_nothing_on_its_question(tmp_path):
+    def off_by_a_tenth(notebook):  # q1: the most active user's mean rating, off by 0.1 star
+        _code_cell_with(
+            notebook, "top_user_mean = float("
+        ).source += "\ntop_user_mean = top_user_mean + 0.1"
+
+    scores = _grade_altered_solution(tmp_path, "01_movielens_data", off_by_a_tenth)
     # its public tests (types, ranges) pass; the hidden value test fails: no partial credit
     assert scores == {"q1": 0.0, "q2": 1.0, "q3": 1.0, "q4": 1.0}
 
 
 @needs_sandbox
 def test_a_right_answer_spelled_another_way_keeps_full_marks(tmp_path):
-    import csv
-
-    import nbformat
-
-    tool, built = _built("05_subclassed_model")
-    folder = tmp_path / "submissions"
-    folder.mkdir()
-    notebook = nbformat.read(built.solution, as_version=4)
     spelled = 'loss="mean_squared_error"'
-    cells = [c for c in notebook.cells if c.cell_type == "code" and spelled in c.source]
-    assert cells, "the solution of 05 q1 no longer compiles with loss='mean_squared_error'"
-    cells[0].source = cells[0].source.replace(spelled, "loss=keras.losses.MeanSquaredError()")
-    cells[0].source = "import keras\n" + cells[0].source
-    nbformat.write(notebook, folder / "mse_as_an_object.ipynb")
-    out = tmp_path / "grades.csv"
-    assert tool.grade(folder, out, timeout=300, jobs=1) == 0
-    scores = {row["question"]: float(row["score"]) for row in csv.DictReader(out.open())}
+
+    def mse_as_an_object(notebook):
+        cell = _code_cell_with(notebook, spelled)
+        cell.source = "import keras\n" + cell.source.replace(
+            spelled, "loss=keras.losses.MeanSquaredError()"
+        )
+
+    scores = _grade_altered_solution(tmp_path, "05_subclassed_model", mse_as_an_object)
     assert scores == {"q1": 1.0, "q2": 1.0, "q3": 1.0}

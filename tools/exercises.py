@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
-import dataclasses
 import json
 import os
 import re
@@ -327,7 +326,7 @@ def grade_in_sandbox(notebook: Path, autograder: Path, timeout: float) -> Graded
             command,
             scratch=scratch,
             data=Path(data) if data else None,
-            limits=dataclasses.replace(sandbox.Limits(), wall_seconds=timeout),
+            limits=sandbox.Limits(wall_seconds=timeout),
             read_only=[Path(__file__).resolve()],
         )
         if ran.killed == "wall time":
