@@ -92,16 +92,17 @@ tune: setup ## Run the grids on the validation part; write reco/validation_resul
 .PHONY: exercises grade exercises-test
 JOBS    ?= 2
 TIMEOUT ?= 300
+CELL_TIMEOUT ?= 180
 
 exercises: setup ## Build student notebooks and autograders into build/exercises/ (only what changed)
 	$(BIN)/python tools/exercises.py build --jobs $(JOBS)
 
 grade: setup ## Grade every notebook in SUBMISSIONS=<folder> into build/grades.csv, each in a sandbox (TIMEOUT=300 s each)
-	@test -n "$(SUBMISSIONS)" || { echo "Usage: make grade SUBMISSIONS=<folder> [TIMEOUT=300] [UNSANDBOXED=1]"; exit 2; }
+	@test -n "$(SUBMISSIONS)" || { echo "Usage: make grade SUBMISSIONS=<folder> [TIMEOUT=300] [CELL_TIMEOUT=180] [UNSANDBOXED=1]"; exit 2; }
 	$(BIN)/python tools/exercises.py build --jobs $(JOBS)
-	$(BIN)/python tools/exercises.py grade "$(SUBMISSIONS)" --out build/grades.csv --timeout $(TIMEOUT) --jobs $(JOBS) $(if $(UNSANDBOXED),--unsandboxed)
+	$(BIN)/python tools/exercises.py grade "$(SUBMISSIONS)" --out build/grades.csv --timeout $(TIMEOUT) --cell-timeout $(CELL_TIMEOUT) --jobs $(JOBS) $(if $(UNSANDBOXED),--unsandboxed)
 
-exercises-test: exercises ## The masters' layout and the grading tools, then every solution scores 100% and every student notebook runs and scores 0
+exercises-test: exercises ## The masters' layout and the grading tools, then every student notebook scores 0 and every solution 100%, graded as make grade does
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests/test_exercises.py tests/test_exercise_checks.py tests/test_sandbox.py tests/test_answers.py
 	$(BIN)/python tools/exercises.py check --jobs $(JOBS)
 

@@ -186,6 +186,26 @@ def find_peer_on_a_command_line():
             return
     raise LookupError("no command line names the submissions")
 attempt("find the submissions on a command line", find_peer_on_a_command_line)
+def find_the_tests():  # hidden tests, the autograder or the solution anywhere in view
+    for folder, _, files in os.walk("/"):
+        if folder.startswith(("/proc", "/sys", "/usr", "/dev")) or "site-packages" in folder:
+            continue
+        for f in files:
+            if f.endswith("-autograder.zip") or f == "01_movielens_data.md" or (
+                    f == "q1.py" and folder.endswith("tests")):
+                return
+    raise LookupError("no test, autograder or solution in view")
+attempt("find the hidden tests, the autograder or the solution", find_the_tests)
+def patch_otter():  # would give full marks if otter ran the tests in this kernel
+    from otter.test_files import abstract_test, exception_test
+    exception_test.ExceptionTestFile.run = lambda self, env: None
+    abstract_test.TestFile.score = property(lambda self: self.possible)
+attempt("patch otter's test runner", patch_otter)
+class Liar(float):  # an answer whose ==, <, - always "match"
+    __eq__ = __lt__ = __le__ = __gt__ = __ge__ = lambda self, other: True
+    __hash__ = float.__hash__
+    __sub__ = __rsub__ = lambda self, other: 0.0
+top_user, top_user_ratings, top_user_mean, above_average = Liar(1), Liar(2), Liar(3.0), Liar(0.5)
 subprocess.Popen(["sleep", "600"], start_new_session=True)  # work that would outlive the grading
 raise RuntimeError("OUTCOMES " + json.dumps(outcomes))
 """
@@ -230,11 +250,14 @@ def test_a_hostile_notebook_reaches_nothing_and_a_peer_keeps_full_marks(tmp_path
     )
     nbformat.write(hostile, folder / "hostile.ipynb")
 
-    graded = tool.grade_in_sandbox(folder / "hostile.ipynb", built.autograder, timeout=300)
+    graded = tool.grade_apart(folder / "hostile.ipynb", built.autograder, 300, sandboxed=True)
     reports = [e for e in graded.cell_errors if "OUTCOMES" in e]
     assert len(reports) == 1, graded
     outcomes = json.loads(reports[0].split("OUTCOMES ", 1)[1])
-    assert len(outcomes) == 7 and "succeeded" not in outcomes.values(), outcomes
+    # Patching otter succeeds, in the notebook's own kernel, where no test runs: it changes nothing.
+    assert outcomes.pop("patch otter's test runner") == "succeeded"
+    assert len(outcomes) == 8 and "succeeded" not in outcomes.values(), outcomes
+    assert graded.scores == {q: (0.0, 1.0) for q in ("q1", "q2", "q3", "q4")}, graded.feedback
     assert _nobody_processes() == []  # the detached sleep died with its sandbox
 
     out = tmp_path / "grades.csv"
@@ -312,3 +335,44 @@ def test_a_right_answer_spelled_another_way_keeps_full_marks(tmp_path):
 
     scores = _grade_altered_solution(tmp_path, "05_subclassed_model", mse_as_an_object)
     assert scores == {"q1": 1.0, "q2": 1.0, "q3": 1.0}
+
+
+@needs_sandbox
+def test_an_endless_loop_is_interrupted_and_the_finished_answers_still_count(tmp_path):
+    import nbformat
+
+    tool, built = _built("01_movielens_data")
+    notebook = nbformat.read(built.solution, as_version=4)
+    stuck = _code_cell_with(notebook, "top_user_mean = float(")
+    notebook.cells.insert(
+        notebook.cells.index(stuck) + 1, nbformat.v4.new_code_cell("while True:\n    pass")
+    )
+    nbformat.write(notebook, tmp_path / "loops.ipynb")
+    graded = tool.grade_apart(tmp_path / "loops.ipynb", built.autograder, 300, sandboxed=True,
+                              cell_timeout=15)  # fmt: skip
+    assert graded.scores == {q: (1.0, 1.0) for q in ("q1", "q2", "q3", "q4")}, graded
+    assert any("CellTimeout" in e for e in graded.cell_errors), graded.cell_errors
+
+
+@needs_sandbox
+def test_a_function_answer_is_called_in_the_sandbox_not_in_the_grader(tmp_path):
+    """02 q4's dot_by_hand, written to attack whoever calls it: it runs as nobody, in the sandbox."""
+    import nbformat
+
+    tool, built = _built("02_dot_product_v1")
+    notebook = nbformat.read(built.solution, as_version=4)
+    cell = _code_cell_with(notebook, "def dot_by_hand(")
+    cell.source = cell.source.replace(
+        "def dot_by_hand(user_factors, movie_factors, X):\n",
+        "def dot_by_hand(user_factors, movie_factors, X):\n"
+        "    import os\n"
+        f"    open({str(ROOT / 'build' / 'called.txt')!r}, 'w').write(str(os.getuid()))\n",
+    )
+    nbformat.write(notebook, tmp_path / "caller.ipynb")
+    graded = tool.grade_apart(tmp_path / "caller.ipynb", built.autograder, 300, sandboxed=True)
+    assert not (ROOT / "build" / "called.txt").exists()
+    assert graded.scores["q4"] == (0.0, 1.0)  # it raised where it ran: the read-only view
+    assert (
+        "PermissionError" in graded.feedback["q4"] or "FileNotFoundError" in graded.feedback["q4"]
+    )
+    assert graded.scores["q1"] == graded.scores["q2"] == graded.scores["q3"] == (1.0, 1.0)

@@ -226,33 +226,204 @@ class Graded:
     scores: dict[str, tuple[float, float]] = field(default_factory=dict)
     error: str | None = None
     cell_errors: list[str] = field(default_factory=list)
+    #: question -> why its first failing test failed (for the instructor; empty when it passed)
+    feedback: dict[str, str] = field(default_factory=dict)
 
 
-def grade_in_process(notebook: Path, autograder: Path) -> Graded:
-    """Grade one notebook with ``otter run``'s machinery, in this process."""
-    from otter.api import grade_submission
+#: Where the untrusted half of grading runs, and the module it hands answers out with.
+RUNNER = Path(__file__).resolve().with_name("grade_runner.py")
+ANSWERS = Path(__file__).resolve().with_name("answers.py")
+#: Seconds the hidden tests may take after the notebook ran (some retrain a reference model).
+TESTS_SECONDS = 600.0
 
-    results = grade_submission(str(notebook), str(autograder), quiet=True)
-    if results.has_catastrophic_failure():
-        return Graded(error=f"otter could not grade it: {results.catastrophic_error}")
-    scores = {
-        q: (float(r["score"]), float(r["possible"])) for q, r in sorted(results.to_dict().items())
-    }
-    cell_errors = []
-    executed = getattr(results, "notebook", None)
-    for cell in executed.cells if executed is not None else []:
-        for out in cell.get("outputs", []):
-            if out.get("output_type") == "error":
-                cell_errors.append(f"{out.get('ename')}: {out.get('evalue')}")
-    return Graded(scores=scores, cell_errors=cell_errors)
+
+def test_files(autograder: Path, folder: Path) -> dict:
+    """Read an autograder's test files (otter's exception format): question -> test file."""
+    import zipfile
+
+    from otter.test_files import ExceptionTestFile
+
+    with zipfile.ZipFile(autograder) as zipped:
+        for member in zipped.namelist():
+            if member.startswith("tests/") and member.endswith(".py"):
+                (folder / Path(member).name).write_bytes(zipped.read(member))
+    files = {p.stem: ExceptionTestFile.from_file(str(p)) for p in folder.glob("*.py")}
+    return dict(sorted(files.items(), key=lambda item: _natural(item[0])))
+
+
+def answer_names(files: dict) -> list[str]:
+    """The names the tests take: each test function's parameters are answers of the notebook."""
+    names = set()
+    for file in files.values():
+        for case in file.test_cases:
+            names.update(case.body._get_func_params())
+    return sorted(names)
+
+
+def _guarded(test_func):
+    """A test that fails with a clear message when an answer it takes is missing or unreadable."""
+    import functools
+
+    import answers
+
+    @functools.wraps(test_func)  # keeps the signature otter reads the answer names from
+    def guarded(**kwargs):
+        for name, value in kwargs.items():
+            if isinstance(value, answers.Missing):
+                raise AssertionError(f"{name} is not defined: run the cell that sets it")
+            if isinstance(value, answers.Unsupported):
+                raise AssertionError(f"{name} could not be graded: {value!r}")
+        return test_func(**kwargs)
+
+    return guarded
+
+
+def _read_report(path: Path) -> dict:
+    """The runner's report, exact types only (it comes from the sandbox)."""
+    raw = json.loads(_read_regular(path, 2**20))
+    if type(raw) is not dict:
+        raise TypeError("not a report")
+    errors = raw.get("errors", [])
+    if type(errors) is not list or any(type(e) is not str for e in errors):
+        raise TypeError("bad errors")
+    if type(raw.get("kernel_died", False)) is not bool:
+        raise TypeError("bad report")
+    return {"errors": [e[:2000] for e in errors[:200]], "kernel_died": raw.get("kernel_died")}
+
+
+def _read_regular(path: Path, limit: int) -> bytes:
+    """Read a regular file (never through a link), at most ``limit`` bytes."""
+    import stat
+
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise OSError(f"{path.name} is not a regular file")
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise OSError(f"{path.name} is larger than {limit} bytes")
+    return data
+
+
+def grade_apart(
+    notebook: Path, autograder: Path, timeout: float, sandboxed: bool, cell_timeout: float = 180.0
+) -> Graded:
+    """Grade one notebook: its code in a sandbox, the tests in this (trusted) process.
+
+    The notebook runs in ``tools/grade_runner.py``, in a sandbox of its own
+    (``tools/sandbox.py``) unless ``sandboxed`` is false: as ``nobody``,
+    offline, within limits, seeing a scratch folder with a copy of the
+    notebook and nothing of the course but ``reco``, the virtual environment
+    and the runner. It never sees the tests or the autograder. Its answers
+    come out as data (``tools/answers.py``, exact types only), and otter's
+    test files run here on them; a function the tests call is called back in
+    the sandbox. Each cell has ``cell_timeout`` seconds, the notebook
+    ``timeout``, the tests :data:`TESTS_SECONDS` more.
+    """
+    import threading
+
+    import answers
+    import sandbox
+
+    with tempfile.TemporaryDirectory(prefix="reco-grade-") as tmp:
+        tmp = Path(tmp)
+        os.chmod(tmp, 0o755)
+        scratch, requests, tests = tmp / "scratch", tmp / "requests", tmp / "tests"
+        for folder in (scratch, requests, tests):
+            folder.mkdir()
+        os.chmod(requests, 0o755)  # readable in the sandbox, writable only here
+        os.chmod(tests, 0o700)
+        files = test_files(autograder, tests)
+        for file in files.values():
+            for case in file.test_cases:
+                case.body.test_func = _guarded(case.body.test_func)
+        names = answer_names(files)
+        (requests / "names.json").write_text(json.dumps(names))
+        os.chmod(requests / "names.json", 0o644)
+        shutil.copyfile(notebook, scratch / "submission.ipynb")
+        inside = Path(sandbox.SCRATCH) if sandboxed else scratch
+        command = [sys.executable, str(RUNNER), str(inside / "submission.ipynb"),
+                   "--names", str(requests / "names.json"), "--answers", str(inside / "answers"),
+                   "--requests", str(requests), "--results", str(inside / "results"),
+                   "--report", str(inside / "report.json"), "--cell-timeout", f"{cell_timeout:g}",
+                   "--notebook-timeout", f"{timeout:g}"]  # fmt: skip
+        ended: dict = {}
+
+        def run_it():
+            if sandboxed:
+                data = os.environ.get("RECO_DATA_HOME")
+                ended["result"] = sandbox.run(
+                    command,
+                    scratch=scratch,
+                    data=Path(data) if data else None,
+                    limits=sandbox.Limits(wall_seconds=timeout + TESTS_SECONDS),
+                    read_only=[RUNNER, ANSWERS, requests],
+                )
+            else:
+                with open(tmp / "log.txt", "w") as log:
+                    proc = subprocess.Popen(command, cwd=scratch, stdout=log, stderr=log,
+                                            start_new_session=True)  # fmt: skip
+                    ended["process"] = proc
+                    try:
+                        proc.wait(timeout=timeout + TESTS_SECONDS)
+                    except subprocess.TimeoutExpired:
+                        ended["killed"] = "wall time"
+                    finally:
+                        _kill_tree(proc.pid)
+
+        thread = threading.Thread(target=run_it, daemon=True)
+        thread.start()
+        report_path = scratch / "report.json"
+        while thread.is_alive() and not (report_path.is_file() or report_path.is_symlink()):
+            time.sleep(0.1)
+        try:
+            try:
+                report = _read_report(report_path)
+                found = answers.load(scratch / "answers") if not (
+                    scratch / "answers").is_symlink() else {}  # fmt: skip
+            except (OSError, ValueError, TypeError):
+                result = ended.get("result")
+                if result is not None and result.killed == "wall time" or ended.get("killed"):
+                    return _timed_out(timeout)
+                if result is not None and result.killed is not None:
+                    return Graded(error=f"stopped at the sandbox's {result.killed} limit")
+                if result is not None:
+                    log = result.stdout + result.stderr
+                else:
+                    log = (
+                        (tmp / "log.txt").read_text(errors="replace")
+                        if (tmp / "log.txt").is_file()
+                        else ""
+                    )
+                tail = " | ".join(log.strip().splitlines()[-3:])
+                return Graded(error=f"the notebook's run ended with no answers: {tail}"[:1000])
+            env = {
+                name: answers.Remote(name, requests, scratch / "results", thread.is_alive, 120.0)
+                if isinstance(value, answers.Function)
+                else value
+                for name, value in found.items()
+            }
+            scores, feedback = {}, {}
+            for question, file in files.items():
+                with _output_to(tmp / "tests.log"):
+                    file.run(env)
+                scores[question] = (float(file.score), float(file.possible))
+                failed = [r.message for r in file.test_case_results if not r.passed]
+                if failed:
+                    feedback[question] = failed[0][:1000]
+        finally:
+            (requests / "stop").touch()
+            thread.join()
+        return Graded(scores=scores, cell_errors=report["errors"], feedback=feedback)
 
 
 def _grade_one_cli(args) -> int:
-    """``grade-one``: grade a notebook and write the result as JSON (run in a subprocess)."""
+    """``grade-one``: grade a notebook and write the result as JSON (a trusted subprocess)."""
     try:
-        graded = grade_in_process(Path(args.notebook), Path(args.autograder))
+        graded = grade_apart(Path(args.notebook), Path(args.autograder), args.timeout,
+                             sandboxed=not args.unsandboxed, cell_timeout=args.cell_timeout)  # fmt: skip
     except Exception as err:
-        graded = Graded(error=f"otter could not grade it: {type(err).__name__}: {err}")
+        graded = Graded(error=f"the grader failed: {type(err).__name__}: {err}")
     Path(args.json).write_text(json.dumps(graded.__dict__))
     return 0
 
@@ -272,20 +443,23 @@ def _kill_tree(pid: int) -> None:
     psutil.wait_procs(family, timeout=10)
 
 
-def grade_with_time_limit(notebook: Path, autograder: Path, timeout: float) -> Graded:
-    """Grade one notebook in a subprocess; kill it and its kernel after ``timeout`` seconds."""
-    with tempfile.TemporaryDirectory(prefix="reco-grade-") as tmp:
+def grade_submission(
+    notebook: Path, autograder: Path, timeout: float, sandboxed: bool, cell_timeout: float = 180.0
+) -> Graded:
+    """Grade one notebook in a fresh trusted process (``grade-one``), which it kills at the limit."""
+    with tempfile.TemporaryDirectory(prefix="reco-grade-one-") as tmp:
         result = Path(tmp) / "result.json"
         log = Path(tmp) / "log.txt"
-        scratch = Path(tmp) / "tmp"  # otter's own temporary folders, removed even after a kill
-        scratch.mkdir()
-        env = {**os.environ, "TMPDIR": str(scratch)}
-        cmd = [sys.executable, str(Path(__file__).resolve()), "grade-one"]
-        cmd += [str(autograder), str(notebook), "--json", str(result)]
+        cmd = [sys.executable, str(Path(__file__).resolve()), "grade-one", str(autograder),
+               str(notebook), "--json", str(result), "--timeout", f"{timeout:g}",
+               "--cell-timeout", f"{cell_timeout:g}"]  # fmt: skip
+        if not sandboxed:
+            cmd.append("--unsandboxed")
         with open(log, "w") as out:
-            proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=tmp)
+            proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=tmp,
+                                    start_new_session=True)  # fmt: skip
             try:
-                proc.wait(timeout=timeout)
+                proc.wait(timeout=timeout + TESTS_SECONDS + 120)
             except subprocess.TimeoutExpired:
                 _kill_tree(proc.pid)
                 return _timed_out(timeout)
@@ -302,49 +476,11 @@ def _timed_out(timeout: float) -> Graded:
     )
 
 
-def grade_in_sandbox(notebook: Path, autograder: Path, timeout: float) -> Graded:
-    """Grade one notebook in a sandbox of its own (``tools/sandbox.py``).
-
-    The sandbox sees a scratch folder with copies of this notebook and of its
-    exercise's autograder, and nothing else of the repository but the
-    ``reco`` package, the virtual environment and this file; it runs as
-    ``nobody``, offline, within memory, process, CPU and wall-time limits, and
-    everything it started is killed when it ends. Its result is read back as
-    JSON and checked field by field.
-    """
-    import sandbox
-
-    with tempfile.TemporaryDirectory(prefix="reco-grade-") as tmp:
-        scratch = Path(tmp)
-        shutil.copy(notebook, scratch / "submission.ipynb")
-        shutil.copy(autograder, scratch / "autograder.zip")
-        command = [sys.executable, str(Path(__file__).resolve()), "grade-one",
-                   f"{sandbox.SCRATCH}/autograder.zip", f"{sandbox.SCRATCH}/submission.ipynb",
-                   "--json", f"{sandbox.SCRATCH}/result.json"]  # fmt: skip
-        data = os.environ.get("RECO_DATA_HOME")
-        ran = sandbox.run(
-            command,
-            scratch=scratch,
-            data=Path(data) if data else None,
-            limits=sandbox.Limits(wall_seconds=timeout),
-            read_only=[Path(__file__).resolve()],
-        )
-        if ran.killed == "wall time":
-            return _timed_out(timeout)
-        if ran.killed is not None:
-            return Graded(error=f"stopped at the sandbox's {ran.killed} limit")
-        result = scratch / "result.json"
-        if not result.is_file() or result.is_symlink():
-            tail = (ran.stdout + ran.stderr).strip().splitlines()[-3:]
-            return Graded(error="the grader stopped with no result: " + " | ".join(tail))
-        return _read_result(result)
-
-
 def _read_result(path: Path) -> Graded:
     """Read a grading result, accepting nothing but the exact types :class:`Graded` holds."""
     try:
         raw = json.loads(path.read_text())
-        if type(raw) is not dict or set(raw) - {"scores", "error", "cell_errors"}:
+        if type(raw) is not dict or set(raw) - {"scores", "error", "cell_errors", "feedback"}:
             raise TypeError("not a result")
         scores = {}
         for question, pair in raw.get("scores", {}).items():
@@ -359,9 +495,12 @@ def _read_result(path: Path) -> Graded:
             raise TypeError("bad error")
         if type(cell_errors) is not list or any(type(e) is not str for e in cell_errors):
             raise TypeError("bad cell errors")
+        feedback = raw.get("feedback", {})
+        if type(feedback) is not dict or any(type(v) is not str for v in feedback.values()):
+            raise TypeError("bad feedback")
     except (OSError, ValueError, TypeError, AttributeError):
         return Graded(error="the grader's result could not be read")
-    return Graded(scores=scores, error=error, cell_errors=cell_errors)
+    return Graded(scores=scores, error=error, cell_errors=cell_errors, feedback=feedback)
 
 
 def match_exercise(path: Path, names: list[str]) -> tuple[str | None, str | None, object]:
@@ -404,7 +543,9 @@ def match_exercise(path: Path, names: list[str]) -> tuple[str | None, str | None
     return max(matches, key=len), None, nb
 
 
-def _grade_file(path: Path, names: list[str], timeout: float, sandboxed: bool) -> list[dict]:
+def _grade_file(
+    path: Path, names: list[str], timeout: float, sandboxed: bool, cell_timeout: float = 180.0
+) -> list[dict]:
     import nbformat
 
     name, error, nb = match_exercise(path, names)
@@ -417,8 +558,9 @@ def _grade_file(path: Path, names: list[str], timeout: float, sandboxed: bool) -
             nb.metadata.setdefault("otter", {})["assignment_name"] = name  # matched by file name
             nb.metadata["kernelspec"] = dict(KERNELSPEC)  # whatever kernel the learner used
             nbformat.write(nb, copy)
-            grader = grade_in_sandbox if sandboxed else grade_with_time_limit
-            graded = grader(copy, Built(name).autograder, timeout)
+            graded = grade_submission(
+                copy, Built(name).autograder, timeout, sandboxed, cell_timeout
+            )
         error = graded.error
         for question in sorted(graded.scores, key=_natural):
             score, possible = graded.scores[question]
@@ -438,7 +580,14 @@ def _grade_file(path: Path, names: list[str], timeout: float, sandboxed: bool) -
     return rows
 
 
-def grade(folder: Path, out: Path, timeout: float, jobs: int, unsandboxed: bool = False) -> int:
+def grade(
+    folder: Path,
+    out: Path,
+    timeout: float,
+    jobs: int,
+    unsandboxed: bool = False,
+    cell_timeout: float = 180.0,
+) -> int:
     """Grade every file of ``folder`` and write the grades CSV; return how many failed.
 
     Each submission is graded in a sandbox of its own (``tools/sandbox.py``);
@@ -472,7 +621,7 @@ def grade(folder: Path, out: Path, timeout: float, jobs: int, unsandboxed: bool 
             hashes[path.name] = hashlib.sha256(copy.read_bytes()).hexdigest()
 
         def one(index: int) -> list[dict]:
-            rows = _grade_file(copies[index], names, timeout, sandboxed=not unsandboxed)
+            rows = _grade_file(copies[index], names, timeout, not unsandboxed, cell_timeout)
             for row in rows:
                 row["submission"] = files[index].name
             return rows
@@ -512,44 +661,64 @@ def grade(folder: Path, out: Path, timeout: float, jobs: int, unsandboxed: bool 
 # --------------------------------------------------------------------------- check
 
 
-def _check_one(name: str) -> tuple[str, float, list[str]]:
+def _check_one(name: str, sandboxed: bool) -> tuple[str, float, list[str]]:
+    """Grade an exercise's student notebook (must score 0) and its solution (must score 100%)."""
     start = time.perf_counter()
     built = Built(name)
     problems = []
-    with tempfile.TemporaryDirectory(prefix="reco-check-") as tmp:
+    expected = _questions(built.student)
+    for label, notebook, full in (("student notebook", built.student, False),
+                                  ("solution", built.solution, True)):  # fmt: skip
         try:
-            with _output_to(Path(tmp) / "log.txt"):
-                graded = grade_in_process(built.student, built.autograder)
+            graded = grade_submission(notebook, built.autograder, 600.0, sandboxed)
         except Exception as err:
             graded = Graded(error=f"{type(err).__name__}: {err}")
-    if graded.error:
-        problems.append(graded.error)
-    problems += [f"a cell raised {e}" for e in graded.cell_errors]
-    expected = _questions(built.student)
-    if sorted(graded.scores, key=_natural) != expected and not graded.error:
-        problems.append(f"graded questions {sorted(graded.scores)}, expected {expected}")
-    for question, (score, _) in graded.scores.items():
-        if score != 0:
-            problems.append(f"{question} scores {score:g} unanswered; it must score 0")
+        if graded.error:
+            problems.append(f"{label}: {graded.error}")
+        problems += [f"{label}: a cell raised {e}" for e in graded.cell_errors]
+        if sorted(graded.scores, key=_natural) != expected and not graded.error:
+            problems.append(
+                f"{label}: graded questions {sorted(graded.scores)}, expected {expected}"
+            )
+        for question, (score, possible) in graded.scores.items():
+            if full and score != possible:
+                problems.append(f"{label}: {question} scores {score:g} of {possible:g}")
+            if not full and score != 0:
+                problems.append(f"{label}: {question} scores {score:g} unanswered; it must score 0")
     return name, time.perf_counter() - start, problems
 
 
 def check(names: list[str], jobs: int) -> int:
-    """Grade every student notebook as handed out; return the number with problems."""
+    """Grade every student notebook (0) and solution (100%) as make grade would; return failures.
+
+    Both run through the grading path itself (:func:`grade_apart`): in a
+    sandbox where one can run, else (these notebooks are the course's own)
+    unconfined.
+    """
+    import sandbox
+
     if not names:
         return 0
     missing = [n for n in names if not Built(n).autograder.is_file()]
     if missing:
         raise SystemExit(f"not built: {', '.join(missing)}; run make exercises first.")
+    why_not = sandbox.unavailable()
+    if why_not is not None:
+        if os.environ.get("RECO_REQUIRE_SANDBOX"):
+            raise SystemExit(f"RECO_REQUIRE_SANDBOX is set, but no sandbox can run here: {why_not}")
+        print(f"No sandbox here ({why_not}): the course's own notebooks are graded without one.")
     failed = 0
-    with _pool(min(jobs, len(names))) as pool:
-        for name, seconds, problems in pool.map(_check_one, names):
+    with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(names)))) as pool:
+        runs = pool.map(lambda n: _check_one(n, why_not is None), names)
+        for name, seconds, problems in runs:
             if problems:
                 failed += 1
-                print(f"{name}: student notebook FAILED ({seconds:.0f} s)")
+                print(f"{name}: FAILED ({seconds:.0f} s)")
                 print(_indent("\n".join(problems)))
             else:
-                print(f"{name}: student notebook runs without error and scores 0 ({seconds:.0f} s)")
+                print(
+                    f"{name}: student notebook scores 0, solution 100%, graded apart ({seconds:.0f} s)"
+                )
     return failed
 
 
@@ -570,6 +739,8 @@ def main(argv=None) -> int:
     p.add_argument("submissions", type=Path)
     p.add_argument("--out", type=Path, default=GRADES)
     p.add_argument("--timeout", type=float, default=300.0, help="seconds per notebook")
+    p.add_argument("--cell-timeout", type=float, default=180.0,
+                   help="seconds per cell: a longer one is interrupted, the next cell runs")  # fmt: skip
     p.add_argument("--jobs", type=int, default=1)
     p.add_argument("--unsandboxed", action="store_true",
                    help="grade without a sandbox: only for submissions you trust")  # fmt: skip
@@ -577,13 +748,16 @@ def main(argv=None) -> int:
     p.add_argument("autograder")
     p.add_argument("notebook")
     p.add_argument("--json", required=True)
+    p.add_argument("--timeout", type=float, default=300.0)
+    p.add_argument("--cell-timeout", type=float, default=180.0)
+    p.add_argument("--unsandboxed", action="store_true")
     args = parser.parse_args(argv)
 
     if args.command == "grade-one":
         return _grade_one_cli(args)
     if args.command == "grade":
         grade(args.submissions.resolve(), args.out.resolve(), args.timeout, args.jobs,
-              args.unsandboxed)  # fmt: skip
+              args.unsandboxed, args.cell_timeout)  # fmt: skip
         return 0  # ungradable submissions are rows of the CSV, not a failure of the run
     known = exercise_names()
     names = args.names or known

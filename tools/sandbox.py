@@ -259,6 +259,8 @@ def bwrap_arguments(scratch: Path, data: Path | None, read_only=()) -> list[str]
     for name in ("passwd", "group", "hosts", "nsswitch.conf", "ld.so.cache", "localtime"):
         if Path(f"/etc/{name}").exists():
             args += ["--ro-bind", f"/etc/{name}", f"/etc/{name}"]
+    # An empty /tmp first, so that a bind below it (a host temporary folder) stays visible.
+    args += ["--perms", "1777", "--tmpfs", "/tmp"]
     for parent in _parents([*binds, Path(SCRATCH), Path(DATA)]):
         args += ["--perms", "0755", "--dir", parent]
     for path in dict.fromkeys(binds):
@@ -266,7 +268,7 @@ def bwrap_arguments(scratch: Path, data: Path | None, read_only=()) -> list[str]
     if data is not None:
         args += ["--ro-bind", str(data), DATA]
     args += ["--bind", str(scratch), SCRATCH, "--chdir", SCRATCH]
-    args += ["--perms", "1777", "--tmpfs", "/tmp", "--proc", "/proc", "--dev", "/dev"]
+    args += ["--proc", "/proc", "--dev", "/dev"]
     args += ["--perms", "1777", "--tmpfs", "/dev/shm"]
     return args
 
