@@ -89,14 +89,46 @@ def v1_ten_factors():
     three_way = split.train_val_test_split(encoded)
     train.set_seed()
     model10 = build_v1(encoder, n_factors=10)
-    train.fit(model10, three_way)
-    return model10, three_way
+    history10 = train.fit(model10, three_way, validation="val")
+    return model10, three_way, history10
+
+
+def test_02_q1_and_q3_want_the_validation_curve_not_the_tests(v1_ten_factors):
+    """A history10 drawn on the test part fails q1 and q3; the validation one passes.
+
+    The wrong curve is the right one with its last epoch read on the test part
+    (what ``train.fit(..., validation="test")`` ends at, measured here on the
+    same model rather than by training it again).
+    """
+    from reco import train
+
+    model10, three_way, history10 = v1_ten_factors
+    tests = master_tests("02_dot_product_v1")
+    on_test = history10.copy()
+    on_test.loc[on_test.index[-1], "val_rmse"] = train.rating_metrics(model10, three_way)["rmse"]
+    val = train.rating_metrics(model10, three_way, part="val")["rmse"]
+    fit = train.rating_metrics(model10, three_way, part="train")["rmse"]
+    n_params = model10.count_params()
+    for history, right in ((history10, True), (on_test, False)):
+        best = int(history["val_rmse"].idxmin())
+        calls = (
+            lambda h=history: tests["test_q1_trained_on_three_way"](model10, h, n_params, fit, val),
+            lambda h=history, b=best: tests["test_q3_answer"](
+                b, float(h["val_rmse"].min()), "b", h, model10
+            ),
+        )
+        for call in calls:
+            if right:
+                call()
+            else:
+                with pytest.raises(AssertionError, match="validation"):
+                    call()
 
 
 def test_02_q4_cold_max_is_judged_relatively(v1_ten_factors):
     from reco import metrics
 
-    model10, three_way = v1_ten_factors
+    model10, three_way, _ = v1_ten_factors
     test = master_tests("02_dot_product_v1")["test_q4_cold_answer"]
     cold = metrics.unseen_mask(three_way.X_val, three_way.X_train)
     u = model10.get_layer("user_embedding").get_weights()[0]
@@ -141,3 +173,59 @@ def test_05_q3_wants_the_error_keras_raised_not_one_built_by_hand(tmp_path):
     for wrong in (TypeError(message), by_hand):
         with pytest.raises(AssertionError, match="keras.models.load_model raised"):
             test(wrong, "reco>RecommenderNetV2")
+
+
+# ------------------------------------------------------------------ 06 q1 and q3: what a list leaves out
+
+
+@pytest.fixture(scope="module")
+def quick_v2():
+    """06's setup: V2 trained for 3 epochs on the training part of the three-way split."""
+    from dataclasses import replace
+
+    from reco import data, models, split, train
+
+    ratings, movies = data.load_ratings(), data.load_movies()
+    encoded, encoder = split.encode_ids(ratings)
+    three_way = split.train_val_test_split(encoded)
+    train.set_seed()
+    v2 = models.build_v2(encoder)
+    train.fit(v2, three_way, config=replace(train.COURSE_DEFAULTS, epochs=3))
+    return v2, encoder, ratings, movies
+
+
+def test_06_q1_a_list_that_keeps_rated_movies_fails(quick_v2):
+    from reco import recommend
+
+    v2, encoder, ratings, movies = quick_v2
+    test = master_tests("06_recommendations")["test_q1_answer"]
+    counts = ratings.groupby("userId").size()
+    user = int(counts[counts == counts.min()].index.max())
+    generic = recommend.by_movie_bias(v2, encoder, ratings, movies, user)
+    for exclude, right in ((True, True), (False, False)):
+        recs = recommend.recommend(v2, encoder, ratings, movies, user, exclude_rated=exclude)
+        shared = len(set(recs["movieId"]) & set(generic["movieId"]))
+        if right:
+            test(user, recs, shared, v2)
+        else:
+            rated = set(ratings.loc[ratings["userId"] == user, "movieId"])
+            assert rated & set(recs["movieId"]), "the question's user must test the exclusion"
+            with pytest.raises(AssertionError, match="not rated"):
+                test(user, recs, shared, v2)
+
+
+def test_06_q3_the_filter_changes_the_list(quick_v2):
+    from reco import explore, recommend
+
+    v2, encoder, ratings, movies = quick_v2
+    test = master_tests("06_recommendations")["test_q3_answer"]
+    unfiltered = recommend.recommend(v2, encoder, ratings, movies, 42)
+    with pytest.raises(AssertionError, match="well-known"):
+        test(unfiltered, v2)  # the filter forgotten
+    long = recommend.recommend(v2, encoder, ratings, movies, 42, k=500)
+    long = long.join(explore.movie_stats(ratings)[["n_ratings"]], on="movieId")
+    with pytest.raises(AssertionError, match="well-known"):
+        test(long[long["n_ratings"] >= 20].head(10), v2)  # a looser threshold
+    counts = ratings["movieId"].value_counts()
+    by_hand = [m for m in long["movieId"] if counts[m] >= 100][:10]
+    test(long.set_index("movieId").loc[by_hand].reset_index(), v2)  # right, written another way

@@ -13,16 +13,18 @@ tasks use them:
   ``<name>-autograder.zip``). A master is rebuilt only when it, ``reco/`` or
   this file changed since its last build (``--force`` rebuilds all).
 * ``check`` (``make exercises-test``): grade every student notebook as handed
-  out: it must execute top to bottom without an error and score 0 on every
-  question. With ``build``, whose ``otter assign`` run is the check that every
-  solution scores 100%, this is the exercises' CI step.
+  out (it must run without an error and score 0 on every question) and every
+  solution (100%), the way ``grade`` grades.
 * ``grade`` (``make grade SUBMISSIONS=<folder>``): grade every file of a
-  folder offline (``otter run``, no Docker) against its exercise's autograder
-  and write ``build/grades.csv``: one row per submission and question, or one
-  row with the reason when a submission cannot be graded. A submission is
-  matched by the exercise name in its metadata (``otter.assignment_name``,
-  written by ``build``), else by its file name. Each notebook runs in its own
-  process, killed with its kernel after ``--timeout`` seconds.
+  folder offline against its exercise's autograder and write
+  ``build/grades.csv``: one row per submission and question (with why its
+  first failing test failed), or one row with the reason when a submission
+  cannot be graded. A submission is matched by the exercise name in its
+  metadata (``otter.assignment_name``, written by ``build``), else by its file
+  name. Its code runs in a sandbox of its own, cell by cell
+  (``tools/grade_runner.py``); its answers come out as data
+  (``tools/answers.py``) and otter's test files run on them here, in a
+  trusted process that never runs student code (:func:`grade_apart`).
 """
 
 from __future__ import annotations
@@ -48,7 +50,8 @@ MASTERS = ROOT / "exercises"
 BUILD = ROOT / "build" / "exercises"
 GRADES = ROOT / "build" / "grades.csv"
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
-CSV_COLUMNS = ("submission", "exercise", "question", "score", "possible", "error", "sha256")
+CSV_COLUMNS = ("submission", "exercise", "question", "score", "possible", "error", "feedback",
+               "sha256")  # fmt: skip
 #: Files whose change makes a built exercise out of date (besides its master).
 SOURCES = (*sorted((ROOT / "reco").glob("*.py")), Path(__file__).resolve())
 
@@ -565,7 +568,12 @@ def _grade_file(
         for question in sorted(graded.scores, key=_natural):
             score, possible = graded.scores[question]
             row = {"question": question, "score": f"{score:g}", "possible": f"{possible:g}"}
-            rows.append({"submission": path.name, "exercise": name, **row, "error": ""})
+            why = " ".join(
+                graded.feedback.get(question, "").replace("❌ Test case failed", "").split()
+            )
+            rows.append(
+                {"submission": path.name, "exercise": name, **row, "error": "", "feedback": why}
+            )
     if error is not None or not rows:
         rows = [
             {
@@ -575,6 +583,7 @@ def _grade_file(
                 "score": "",
                 "possible": "",
                 "error": error or "no question was graded",
+                "feedback": "",
             }
         ]
     return rows
