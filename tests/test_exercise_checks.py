@@ -229,3 +229,43 @@ def test_06_q3_the_filter_changes_the_list(quick_v2):
     counts = ratings["movieId"].value_counts()
     by_hand = [m for m in long["movieId"] if counts[m] >= 100][:10]
     test(long.set_index("movieId").loc[by_hand].reset_index(), v2)  # right, written another way
+
+
+# ------------------------------------------------------------------ 04 q1: trained as net was
+
+
+def test_04_q1_net0_must_be_trained_as_net_was():
+    """8 epochs, or the course split (which leaks the validation part), fail; seeding later passes."""
+    from dataclasses import replace
+
+    from reco import data, split, train
+
+    encoded, encoder = split.encode_ids(data.load_ratings())
+    three_way = split.train_val_test_split(encoded)
+    test = master_tests("04_neural_net")["test_q1_answer"]
+    quick = replace(train.COURSE_DEFAULTS, epochs=3)
+    train.set_seed()
+    net = train.build_model("recommender_net", encoder)
+    train.fit(net, three_way, config=quick)
+
+    def net0(seed_after=False, epochs=3, on=three_way):
+        if not seed_after:
+            train.set_seed()
+        model = train.build_model("recommender_net", encoder, dropout=0, hidden_dropout=0)
+        if seed_after:
+            train.set_seed()
+        train.fit(model, on, config=replace(quick, epochs=epochs))
+        return model
+
+    def answer(model):
+        gaps = [
+            train.rating_metrics(m, three_way, part="val")["rmse"]
+            - train.rating_metrics(m, three_way, part="train")["rmse"]
+            for m in (net, model)
+        ]
+        return net, model, gaps[0], gaps[1], gaps[0] < gaps[1]
+
+    test(*answer(net0(seed_after=True)))  # right, written another way
+    for wrong in (net0(epochs=8), net0(on=split.course_split(encoded))):
+        with pytest.raises(AssertionError, match="trained as net was"):
+            test(*answer(wrong))
