@@ -185,7 +185,7 @@ def _arrays(folder: Path, file: str) -> dict:
 
     import numpy as np
 
-    with np.load(io.BytesIO(_read(folder, file, MAX_BYTES)), allow_pickle=False) as npz:
+    with np.load(io.BytesIO(read_regular(folder, file, MAX_BYTES)), allow_pickle=False) as npz:
         arrays = {key: npz[key] for key in npz.files}
     for array in arrays.values():
         if type(array) is not np.ndarray or array.dtype.kind not in "biufUM":
@@ -253,12 +253,20 @@ def call(namespace: dict, request, folder) -> None:
 # --------------------------------------------------------------------------- in the trusted process
 
 
-def _read(folder: Path, name: str, limit: int) -> bytes:
-    """Read a regular file of ``folder`` (no link, no path outside it), at most ``limit`` bytes."""
+def read_regular(folder: Path, name: str, limit: int) -> bytes:
+    """Read a regular file of ``folder`` (no link, no path outside it), at most ``limit`` bytes.
+
+    Also used by ``tools/exercises.py`` for the runner's report: everything the
+    sandbox wrote is read this way.
+    """
+    import stat
+
     if "/" in name or name.startswith("."):
         raise ValueError(f"bad file name {name!r}")
-    fd = os.open(folder / name, os.O_RDONLY | os.O_NOFOLLOW)
+    fd = os.open(folder / name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)  # a FIFO: no wait
     with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise ValueError(f"{name} is not a regular file")
         data = f.read(limit + 1)
     if len(data) > limit:
         raise ValueError(f"{name} is larger than {limit} bytes")
@@ -318,7 +326,7 @@ def load(folder) -> dict:
     sizes = sum(p.lstat().st_size for p in folder.iterdir())
     if sizes > MAX_BYTES:
         raise ValueError(f"the answers take {sizes} bytes, more than {MAX_BYTES}")
-    manifest = json.loads(_read(folder, MANIFEST, 64 * 2**20))
+    manifest = json.loads(read_regular(folder, MANIFEST, 64 * 2**20))
     if type(manifest) is not dict:
         raise ValueError("the manifest is not a dict")
     out = {}
@@ -366,7 +374,7 @@ def load(folder) -> dict:
 
                 import reco.models  # noqa: F401  (registers the course's layers, losses, metrics)
 
-                data = _read(folder, entry["file"], MAX_BYTES)
+                data = read_regular(folder, entry["file"], MAX_BYTES)
                 with tempfile.TemporaryDirectory() as tmp:
                     path = Path(tmp) / "model.keras"
                     path.write_bytes(data)
