@@ -141,6 +141,54 @@ def test_master_tests_are_asserts_in_functions(master):
             assert "assert " in body, f"{master.name}: a test without an assert checks nothing"
 
 
+@pytest.mark.parametrize("master", MASTERS, ids=lambda p: p.stem)
+def test_every_question_has_a_wrong_and_a_right_variant(master):
+    """exercises/variants/<name>.md gives each question one of each, each with code."""
+    variants = _tool().read_variants(master.stem)
+    for kind in ("wrong", "right"):
+        assert sorted(variants[kind]) == sorted(questions(master)), (
+            f"exercises/variants/{master.stem}.md: {kind} answers for {sorted(variants[kind])}, "
+            f"questions {sorted(questions(master))}"
+        )
+
+
+def test_variants_that_cannot_be_read_are_refused_with_the_line(tmp_path, monkeypatch):
+    tool = _tool()
+    monkeypatch.setattr(tool, "VARIANTS", tmp_path)
+    monkeypatch.setattr(tool, "ROOT", tmp_path.parent)
+    with pytest.raises(FileNotFoundError, match="every exercise brings"):
+        tool.read_variants("00_none")
+    cases = {
+        "## q1 wrong: no dot\n": "must read",
+        "```python\nx = 1\n```\n": "before the first",
+        "## q1 wrong · a\n```python\nx = 1\n```\n## q1 wrong · b\n": "a second",
+        "## q1 right · a\n```python\nx = 1\n": "not closed",
+        "## q1 right · a\nno code\n": "no ```python block",
+    }
+    for text, message in cases.items():
+        (tmp_path / "00_bad.md").write_text(text)
+        with pytest.raises(ValueError, match=message):
+            tool.read_variants("00_bad")
+    (tmp_path / "00_ok.md").write_text(
+        "# title\n\n## q1 wrong · a\n\n```python\nx = 1\n\ny = 2\n```\n"
+        "```python\nz = 3\n```\n## q1 right · b\n```python\nx = 0\n```\n"
+    )
+    read = tool.read_variants("00_ok")
+    assert read["wrong"]["q1"].cells == ["x = 1\n\ny = 2", "z = 3"]
+    assert read["wrong"]["q1"].why == "a" and read["right"]["q1"].cells == ["x = 0"]
+
+
+def test_answer_cells_are_those_before_each_check():
+    cell = nbformat.v4.new_code_cell
+    answer = {"tags": ["otter_answer_cell"]}
+    nb = nbformat.v4.new_notebook(cells=[
+        cell("import otter"), cell("x = ...", metadata=answer), cell('grader.check("q1")'),
+        cell("setup = 1"), cell("y = ...", metadata=answer), cell("z = ...", metadata=answer),
+        cell("grader.check('q2')"),
+    ])  # fmt: skip
+    assert _tool().answer_cells(nb) == {"q1": [1], "q2": [4, 5]}
+
+
 def test_jupytext_pairs_notebooks_but_not_exercise_masters():
     from jupytext.config import load_jupytext_config
 

@@ -408,13 +408,21 @@ def grade_apart(
 
 
 def _grade_one_cli(args) -> int:
-    """``grade-one``: grade a notebook and write the result as JSON (a trusted subprocess)."""
-    try:
-        graded = grade_apart(Path(args.notebook), Path(args.autograder), args.timeout,
-                             sandboxed=not args.unsandboxed, cell_timeout=args.cell_timeout)  # fmt: skip
-    except Exception as err:
-        graded = Graded(error=f"the grader failed: {type(err).__name__}: {err}")
-    Path(args.json).write_text(json.dumps(graded.__dict__))
+    """``grade-one``: grade notebooks one after another, write the results as a JSON list.
+
+    A trusted subprocess: it never runs student code (each notebook runs in a
+    sandbox of its own), so the course's check grades an exercise's variants in
+    one of them and imports otter and TensorFlow once.
+    """
+    results = []
+    for notebook in args.notebook:
+        try:
+            graded = grade_apart(Path(notebook), Path(args.autograder), args.timeout,
+                                 sandboxed=not args.unsandboxed, cell_timeout=args.cell_timeout)  # fmt: skip
+        except Exception as err:
+            graded = Graded(error=f"the grader failed: {type(err).__name__}: {err}")
+        results.append(graded.__dict__)
+    Path(args.json).write_text(json.dumps(results))
     return 0
 
 
@@ -437,11 +445,26 @@ def grade_submission(
     notebook: Path, autograder: Path, timeout: float, sandboxed: bool, cell_timeout: float = 180.0
 ) -> Graded:
     """Grade one notebook in a fresh trusted process (``grade-one``), which it kills at the limit."""
+    return grade_submissions([notebook], autograder, timeout, sandboxed, cell_timeout)[0]
+
+
+def grade_submissions(
+    notebooks: list[Path],
+    autograder: Path,
+    timeout: float,
+    sandboxed: bool,
+    cell_timeout: float = 180.0,
+) -> list[Graded]:
+    """Grade notebooks of one exercise in turn, in one fresh trusted process (``grade-one``).
+
+    Each notebook runs in a sandbox of its own with ``timeout`` seconds; the
+    process is killed after all of them had their time, the tests included.
+    """
     with tempfile.TemporaryDirectory(prefix="reco-grade-one-") as tmp:
         result = Path(tmp) / "result.json"
         log = Path(tmp) / "log.txt"
         cmd = [sys.executable, str(Path(__file__).resolve()), "grade-one", str(autograder),
-               str(notebook), "--json", str(result), "--timeout", f"{timeout:g}",
+               *map(str, notebooks), "--json", str(result), "--timeout", f"{timeout:g}",
                "--cell-timeout", f"{cell_timeout:g}"]  # fmt: skip
         if not sandboxed:
             cmd.append("--unsandboxed")
@@ -449,14 +472,16 @@ def grade_submission(
             proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=tmp,
                                     start_new_session=True)  # fmt: skip
             try:
-                proc.wait(timeout=timeout + TESTS_SECONDS + 120)
+                proc.wait(timeout=len(notebooks) * (timeout + TESTS_SECONDS) + 120)
             except subprocess.TimeoutExpired:
                 _kill_tree(proc.pid)
-                return _timed_out(timeout)
+                return [_timed_out(timeout)] * len(notebooks)
         if not result.is_file():
             tail = log.read_text(errors="replace").strip().splitlines()[-3:]
-            return Graded(error="the grader stopped with no result: " + " | ".join(tail))
-        return _read_result(result)
+            return [Graded(error="the grader stopped with no result: " + " | ".join(tail))] * len(
+                notebooks
+            )
+        return _read_results(result, len(notebooks))
 
 
 def _timed_out(timeout: float) -> Graded:
@@ -466,10 +491,20 @@ def _timed_out(timeout: float) -> Graded:
     )
 
 
-def _read_result(path: Path) -> Graded:
-    """Read a grading result, accepting nothing but the exact types :class:`Graded` holds."""
+def _read_results(path: Path, n: int) -> list[Graded]:
+    """Read ``n`` grading results, accepting nothing but the exact types :class:`Graded` holds."""
     try:
         raw = json.loads(path.read_text())
+    except (OSError, ValueError):
+        raw = None
+    if type(raw) is not list or len(raw) != n:
+        return [Graded(error="the grader's result could not be read")] * n
+    return [_read_result(one) for one in raw]
+
+
+def _read_result(raw) -> Graded:
+    """One grading result from its JSON form, exact types only."""
+    try:
         if type(raw) is not dict or set(raw) - {"scores", "error", "cell_errors", "feedback"}:
             raise TypeError("not a result")
         scores = {}
@@ -656,38 +691,152 @@ def grade(
 
 # --------------------------------------------------------------------------- check
 
+#: Per exercise, plausible wrong answers and right ones written another way (``check`` grades them).
+VARIANTS = MASTERS / "variants"
+_VARIANT_HEAD = re.compile(r"^## (q\d+) (wrong|right) · (\S.*)$")
+
+
+@dataclass
+class Variant:
+    """An answer to one question, for the check: its cells and why it is wrong (or right)."""
+
+    question: str
+    kind: str  # "wrong" or "right"
+    why: str
+    cells: list[str] = field(default_factory=list)
+
+
+def read_variants(name: str) -> dict[str, dict[str, Variant]]:
+    """Read ``exercises/variants/<name>.md``: ``{"wrong": {question: Variant}, "right": {...}}``.
+
+    Each ``## q2 wrong · why`` (or ``right``) heading is followed by one fenced
+    ``python`` block per answer cell of the question, which replaces that cell
+    of the student notebook.
+    """
+    path = VARIANTS / f"{name}.md"
+    where = path.relative_to(ROOT)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{where} is missing: every exercise brings one notebook of plausible wrong "
+            "answers and one of right answers written another way (see exercises/variants/README.md)"
+        )
+    found: dict[str, dict[str, Variant]] = {"wrong": {}, "right": {}}
+    current, code = None, None
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        if code is not None:
+            if line.strip() == "```":
+                current.cells.append("\n".join(code))
+                code = None
+            else:
+                code.append(line)
+        elif match := _VARIANT_HEAD.match(line):
+            question, kind, why = match.groups()
+            if question in found[kind]:
+                raise ValueError(f"{where}:{number}: a second '{question} {kind}'; keep one")
+            current = found[kind][question] = Variant(question, kind, why)
+        elif line.startswith("## "):
+            raise ValueError(f"{where}:{number}: a heading must read '## q1 wrong · why' or "
+                             "'## q1 right · why'")  # fmt: skip
+        elif line.strip() == "```python":
+            if current is None:
+                raise ValueError(f"{where}:{number}: code before the first '## q1 ...' heading")
+            code = []
+    if code is not None:
+        raise ValueError(f"{where}: a ```python block is not closed")
+    for kind, variants in found.items():
+        for variant in variants.values():
+            if not variant.cells:
+                raise ValueError(f"{where}: '{variant.question} {kind}' has no ```python block")
+    return found
+
+
+def answer_cells(notebook) -> dict[str, list[int]]:
+    """The indices of each question's answer cells in a student notebook (those before its check)."""
+    cells, pending = {}, []
+    for index, cell in enumerate(notebook.cells):
+        if "otter_answer_cell" in cell.get("metadata", {}).get("tags", []):
+            pending.append(index)
+        elif match := re.search(r"grader\.check\([\"'](q\d+)[\"']\)", cell.source):
+            cells[match.group(1)], pending = pending, []
+    return cells
+
+
+def variant_notebook(name: str, kind: str, dest: Path) -> Path:
+    """Write the student notebook of ``name`` with every answer cell filled by its ``kind`` variant."""
+    import nbformat
+
+    built = Built(name)
+    notebook = nbformat.read(built.student, as_version=4)
+    variants = read_variants(name)[kind]
+    cells = answer_cells(notebook)
+    expected = _questions(built.student)
+    if sorted(variants, key=_natural) != expected:
+        raise ValueError(
+            f"exercises/variants/{name}.md has {kind} answers for {sorted(variants, key=_natural)}; "
+            f"the exercise's questions are {expected}: give one of each per question"
+        )
+    for question, variant in variants.items():
+        if len(variant.cells) != len(cells[question]):
+            raise ValueError(
+                f"exercises/variants/{name}.md: '{question} {kind}' has {len(variant.cells)} "
+                f"```python blocks; {question} has {len(cells[question])} answer cells"
+            )
+        for index, source in zip(cells[question], variant.cells, strict=True):
+            notebook.cells[index].source = source
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(notebook, dest)
+    return dest
+
 
 def _check_one(name: str, sandboxed: bool) -> tuple[str, float, list[str]]:
-    """Grade an exercise's student notebook (must score 0) and its solution (must score 100%)."""
+    """Grade an exercise's student notebook, solution and variants; return what is wrong with them.
+
+    The student notebook must score 0 on every question, the solution and the
+    right answers written another way full marks, and each plausible wrong
+    answer below full marks on its question. All four are graded in one
+    trusted process, each notebook in a sandbox of its own.
+    """
     start = time.perf_counter()
     built = Built(name)
-    problems = []
     expected = _questions(built.student)
-    for label, notebook, full in (("student notebook", built.student, False),
-                                  ("solution", built.solution, True)):  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="reco-check-") as tmp:
         try:
-            graded = grade_submission(notebook, built.autograder, 600.0, sandboxed)
-        except Exception as err:
-            graded = Graded(error=f"{type(err).__name__}: {err}")
+            variants = read_variants(name)
+            wrong = variant_notebook(name, "wrong", Path(tmp) / "wrong" / f"{name}.ipynb")
+            right = variant_notebook(name, "right", Path(tmp) / "right" / f"{name}.ipynb")
+        except (OSError, ValueError) as err:
+            return name, time.perf_counter() - start, [str(err)]
+        runs = (("student notebook", built.student), ("solution", built.solution),
+                ("wrong answers", wrong), ("right answers written another way", right))  # fmt: skip
+        results = grade_submissions([nb for _, nb in runs], built.autograder, 600.0, sandboxed)
+    problems = []
+    for (label, _), graded in zip(runs, results, strict=True):
         if graded.error:
             problems.append(f"{label}: {graded.error}")
-        problems += [f"{label}: a cell raised {e}" for e in graded.cell_errors]
-        if sorted(graded.scores, key=_natural) != expected and not graded.error:
+            continue
+        if label != "wrong answers":  # a wrong answer may raise; nothing else may
+            problems += [f"{label}: a cell raised {e}" for e in graded.cell_errors]
+        if sorted(graded.scores, key=_natural) != expected:
             problems.append(
                 f"{label}: graded questions {sorted(graded.scores)}, expected {expected}"
             )
         for question, (score, possible) in graded.scores.items():
-            if full and score != possible:
-                problems.append(f"{label}: {question} scores {score:g} of {possible:g}")
-            if not full and score != 0:
+            why = graded.feedback.get(question, "")
+            if label == "student notebook" and score != 0:
                 problems.append(f"{label}: {question} scores {score:g} unanswered; it must score 0")
+            elif label == "wrong answers" and score >= possible:
+                problems.append(
+                    f"{label}: {question} ({variants['wrong'][question].why}) scores full marks"
+                )
+            elif label in ("solution", "right answers written another way") and score != possible:
+                problems.append(f"{label}: {question} scores {score:g} of {possible:g}: {why}")
     return name, time.perf_counter() - start, problems
 
 
 def check(names: list[str], jobs: int) -> int:
-    """Grade every student notebook (0) and solution (100%) as make grade would; return failures.
+    """Grade every exercise's notebooks as make grade would (:func:`_check_one`); return failures.
 
-    Both run through the grading path itself (:func:`grade_apart`): in a
+    They run through the grading path itself (:func:`grade_apart`): in a
     sandbox where one can run, else (these notebooks are the course's own)
     unconfined.
     """
@@ -713,7 +862,8 @@ def check(names: list[str], jobs: int) -> int:
                 print(_indent("\n".join(problems)))
             else:
                 print(
-                    f"{name}: student notebook scores 0, solution 100%, graded apart ({seconds:.0f} s)"
+                    f"{name}: student notebook scores 0, solution 100%, each wrong answer "
+                    f"below full marks, the right ones written another way 100% ({seconds:.0f} s)"
                 )
     return failed
 
@@ -742,7 +892,7 @@ def main(argv=None) -> int:
                    help="grade without a sandbox: only for submissions you trust")  # fmt: skip
     p = sub.add_parser("grade-one", help=argparse.SUPPRESS)
     p.add_argument("autograder")
-    p.add_argument("notebook")
+    p.add_argument("notebook", nargs="+")
     p.add_argument("--json", required=True)
     p.add_argument("--timeout", type=float, default=300.0)
     p.add_argument("--cell-timeout", type=float, default=180.0)
