@@ -1,9 +1,10 @@
 """The exercise masters are well formed, and make grade sorts out bad submissions.
 
 Fast checks only: the masters are read as text (Jupytext), and nothing here
-imports otter-grader or starts a kernel. Building every exercise, checking
-that its solution scores 100% and that its student notebook runs and scores
-0 is ``make exercises-test`` (``tools/exercises.py``), which ``make test`` runs.
+imports otter-grader or starts a kernel. Building every exercise and grading
+its student notebook (0), solution (100%) and variants (each wrong answer below
+full marks, each right one full) is ``make exercises-test``'s check
+(``tools/exercises.py check``), which ``make test`` runs.
 """
 
 import importlib.util

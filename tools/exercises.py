@@ -6,15 +6,18 @@ public tests whose failure messages are hints, hidden tests that grade). Three
 tasks use them:
 
 * ``build`` (``make exercises``): convert each master to ``.ipynb`` (without
-  the Jupytext metadata) and run ``otter assign`` on it, which executes the
-  solution and refuses to build unless it passes every test, hidden ones
-  included. Writes ``build/exercises/<name>/student/<name>.ipynb`` (hand this
+  the Jupytext metadata) and run ``otter assign`` on it, without its own run
+  of the tests on the solution (``check`` grades the solution through the
+  grading path itself, so running it twice would only cost time). Writes ``build/exercises/<name>/student/<name>.ipynb`` (hand this
   out) and ``build/exercises/<name>/autograder/`` (the solution notebook and
   ``<name>-autograder.zip``). A master is rebuilt only when it, ``reco/`` or
   this file changed since its last build (``--force`` rebuilds all).
-* ``check`` (``make exercises-test``): grade every student notebook as handed
-  out (it must run without an error and score 0 on every question) and every
-  solution (100%), the way ``grade`` grades.
+* ``check`` (``make exercises-test``): grade, the way ``grade`` grades, every
+  student notebook as handed out (it must run without an error and score 0 on
+  every question), every solution (100%), and the variants of
+  ``exercises/variants/<name>.md``: a plausible wrong answer per question
+  (each must score below full marks) and a right one written another way
+  (full marks).
 * ``grade`` (``make grade SUBMISSIONS=<folder>``): grade every file of a
   folder offline against its exercise's autograder and write
   ``build/grades.csv``: one row per submission and question (with why its
@@ -136,7 +139,7 @@ def build_one(name: str) -> tuple[str, float, str | None]:
     try:
         master = master_to_ipynb(MASTERS / f"{name}.md", work / "master" / f"{name}.ipynb")
         with _output_to(log):
-            assign(str(master), str(work / "dist"), no_pdfs=True)
+            assign(str(master), str(work / "dist"), no_pdfs=True, no_run_tests=True)
         autograder = work / "dist" / "autograder"
         (zipped,) = autograder.glob(f"{name}-autograder_*.zip")
         zipped.rename(autograder / built.autograder.name)
@@ -202,7 +205,7 @@ def build(names: list[str], jobs: int, force: bool) -> int:
                 print(f"{name}: FAILED after {seconds:.0f} s\n{_indent(error)}")
             else:
                 n = len(_questions(Built(name).student))
-                print(f"{name}: built in {seconds:.0f} s, {n} questions, solution scores 100%")
+                print(f"{name}: built in {seconds:.0f} s, {n} questions (check grades them)")
     return failed
 
 
