@@ -81,7 +81,9 @@ def test_04_q3_tells_the_architecture_asked_for(answer, right):
 
 @pytest.fixture(scope="module")
 def v1_ten_factors():
-    """02 q1's model10: V1 with 10 factors, trained at the course defaults on the three-way split."""
+    """02 q1's model10: V1 with 10 factors, trained for 16 epochs on the three-way split."""
+    from dataclasses import replace
+
     from reco import data, split, train
     from reco.models import build_v1
 
@@ -89,7 +91,8 @@ def v1_ten_factors():
     three_way = split.train_val_test_split(encoded)
     train.set_seed()
     model10 = build_v1(encoder, n_factors=10)
-    history10 = train.fit(model10, three_way, validation="val")
+    longer = replace(train.COURSE_DEFAULTS, epochs=16)
+    history10 = train.fit(model10, three_way, validation="val", config=longer)
     return model10, three_way, history10
 
 
@@ -123,6 +126,10 @@ def test_02_q1_and_q3_want_the_validation_curve_not_the_tests(v1_ten_factors):
             else:
                 with pytest.raises(AssertionError, match="validation"):
                     call()
+    last = len(history10)  # the curve turns: the last epoch is not the best
+    assert int(history10["val_rmse"].idxmin()) < last
+    with pytest.raises(AssertionError, match="lowest val_rmse"):
+        tests["test_q3_answer"](last, float(history10["val_rmse"].iloc[-1]), "b", history10, model10)
 
 
 def test_02_q4_cold_max_is_judged_relatively(v1_ten_factors):
