@@ -8,6 +8,8 @@ written another way must pass. (Grading whole notebooks, in a sandbox, is
 
 from __future__ import annotations
 
+import ast
+
 import keras
 import numpy as np
 import pytest
@@ -20,10 +22,9 @@ def master_tests(name: str) -> dict:
     namespace: dict = {}
     for kind, source in blocks(ROOT / "exercises" / f"{name}.md"):
         if kind == "code" and "def test_" in source:
-            definition = "\n".join(
-                line for line in source.splitlines() if not line.startswith("test_")
-            )  # the cell's call on the notebook's own names is left out
-            exec(compile(definition, name, "exec"), namespace)
+            tree = ast.parse(source)  # the cell's call on the notebook's own names is left out
+            tree.body = [node for node in tree.body if not isinstance(node, ast.Expr)]
+            exec(compile(tree, name, "exec"), namespace)
     return {k: v for k, v in namespace.items() if k.startswith("test_")}
 
 
@@ -129,7 +130,9 @@ def test_02_q1_and_q3_want_the_validation_curve_not_the_tests(v1_ten_factors):
     last = len(history10)  # the curve turns: the last epoch is not the best
     assert int(history10["val_rmse"].idxmin()) < last
     with pytest.raises(AssertionError, match="lowest val_rmse"):
-        tests["test_q3_answer"](last, float(history10["val_rmse"].iloc[-1]), "b", history10, model10)
+        tests["test_q3_answer"](
+            last, float(history10["val_rmse"].iloc[-1]), "b", history10, model10
+        )
 
 
 def test_02_q4_cold_max_is_judged_relatively(v1_ten_factors):
@@ -276,3 +279,63 @@ def test_04_q1_net0_must_be_trained_as_net_was():
     for wrong in (net0(epochs=8), net0(on=split.course_split(encoded))):
         with pytest.raises(AssertionError, match="trained as net was"):
             test(*answer(wrong))
+
+
+# ------------------------------------------------------------------ 08 q1: trained on the training part
+
+
+def test_08_q1_a_model_that_saw_the_validation_part_fails():
+    """mf32 trained on the course split fails; seeded after building, it passes.
+
+    Its NDCG cannot tell them apart, so the hidden test compares how often a
+    training and a validation movie reach their user's top 100.
+    """
+    from reco import baselines, data, evaluate, implicit, split, train
+
+    encoded, encoder = split.encode_ids(data.load_ratings())
+    three_way = split.train_val_test_split(encoded)
+    test = master_tests("08_learning_to_rank")["test_q1_answer"]
+    quick = train.TrainConfig(batch_size=64, epochs=10, lr=1e-2, steps_per_execution=4)
+
+    def ndcg(model):
+        recs = evaluate.top_k(model, three_way, part="val")
+        return evaluate.ranking_metrics(recs, three_way, part="val")["ndcg"]
+
+    pop = ndcg(baselines.PopularityBaseline().fit(three_way))
+    for on, right in ((three_way, True), (split.course_split(encoded), False)):
+        mf32 = implicit.build_implicit_mf(encoder, n_factors=32)
+        train.set_seed()  # after building: another valid way, other weights
+        history32 = train.fit(mf32, on, config=quick)
+        answer = (mf32, history32, ndcg(mf32), ndcg(mf32) > pop, pop)
+        if right:
+            test(*answer)
+        else:
+            with pytest.raises(AssertionError, match="training part only"):
+                test(*answer)
+
+
+# ------------------------------------------------------------------ 03 q4: trained as v2 was
+
+
+def test_03_q4_wide_models_must_be_trained_as_v2_was():
+    """Seeded after building passes; trained on the course split (which leaks validation), fails."""
+    from dataclasses import replace
+
+    from reco import data, split, train
+    from reco.models import build_v2
+
+    encoded, encoder = split.encode_ids(data.load_ratings())
+    three_way = split.train_val_test_split(encoded)
+    test = master_tests("03_biases_and_sigmoid_v2")["test_q4_trained_as_v2_was"]
+    quick = replace(train.COURSE_DEFAULTS, epochs=3)
+
+    def wide(factors, on=three_way):
+        model = build_v2(encoder, max_rating=5.5, n_factors=factors)
+        train.set_seed()  # after building: another valid way, other weights
+        train.fit(model, on, config=quick)
+        return model
+
+    wide50 = wide(50)
+    test(wide50, wide(100))
+    with pytest.raises(AssertionError, match="not trained as v2 was"):
+        test(wide50, wide(100, on=split.course_split(encoded)))
