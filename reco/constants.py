@@ -16,6 +16,8 @@ TIMESTAMP_COL = "timestamp"
 TITLE_COL = "title"
 #: Column of ``|``-separated genres in the movies table.
 GENRES_COL = "genres"
+#: How MovieLens says a movie has no genre, in the genres column.
+NO_GENRES = "(no genres listed)"
 #: Column of encoded (contiguous, 0-based) user indices.
 USER_IDX_COL = "user"
 #: Column of encoded (contiguous, 0-based) movie indices.

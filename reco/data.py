@@ -43,6 +43,7 @@ from reco.constants import (
     MIN_RATING,
     MOVIE_COL,
     MOVIES_COLUMNS,
+    NO_GENRES,
     RATING_COL,
     RATINGS_COLUMNS,
     TIMESTAMP_COL,
@@ -133,7 +134,6 @@ _ML100K_GENRES = (
     "Documentary", "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery",
     "Romance", "Sci-Fi", "Thriller", "War", "Western",
 )  # fmt: skip
-_NO_GENRES = "(no genres listed)"
 _ML100K_ITEM = (MOVIE_COL, TITLE_COL, "released", "video", "url", *_ML100K_GENRES)
 # (separator, column names or None for a header row, encoding) of each layout's two files
 _LAYOUTS = {
@@ -493,11 +493,11 @@ def read_movies(path: str | os.PathLike, layout: str = "csv") -> pd.DataFrame:
                 f"{path} does not have the 24 '|'-separated fields of ml-100k's u.item."
             )
         flags = df[list(_ML100K_GENRES)].eq("1").to_numpy()
-        df[GENRES_COL] = ["|".join(np.array(_ML100K_GENRES)[row]) or _NO_GENRES for row in flags]
+        df[GENRES_COL] = ["|".join(np.array(_ML100K_GENRES)[row]) or NO_GENRES for row in flags]
     _check_table(df, path, MOVIES_COLUMNS, (MOVIE_COL, TITLE_COL))
     out = pd.DataFrame({MOVIE_COL: _to_int(df, path, MOVIE_COL)})
     out[TITLE_COL] = df[TITLE_COL].astype(str)
-    out[GENRES_COL] = df[GENRES_COL].fillna(_NO_GENRES).astype(str)
+    out[GENRES_COL] = df[GENRES_COL].fillna(NO_GENRES).astype(str)
     if (dup := out[MOVIE_COL].duplicated()).any():
         raise DataError(
             f"{path}: movieId {out[MOVIE_COL][dup].iloc[0]} appears more than once; "

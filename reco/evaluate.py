@@ -70,9 +70,9 @@ import pandas as pd
 
 from reco import kinds
 from reco._checks import check_count, check_unique_pairs, positive_int, require_columns
-from reco.constants import DEFAULT_K, GENRES_COL, MOVIE_COL, MOVIE_IDX_COL, SEED, USER_IDX_COL
-from reco.data import _NO_GENRES
-from reco.split import PARTS, Split, check_id_dtype, index_sizes
+from reco.constants import DEFAULT_K, MOVIE_IDX_COL, SEED, USER_IDX_COL
+from reco.features import genre_matrix
+from reco.split import PARTS, Split, index_sizes
 
 __all__ = [
     "METRICS",
@@ -93,6 +93,7 @@ __all__ = [
     "score_users",
     "tie_order",
     "top_k",
+    "user_groups",
 ]
 
 #: A test movie rated at least this many stars is relevant to its user.
@@ -238,9 +239,20 @@ def rank_scores(scores: np.ndarray, k: int, tie_rank: np.ndarray) -> tuple[np.nd
 
 
 def top_k(
-    model, split: Split, k: int = DEFAULT_K, part: str = "test", *, context=None
+    model,
+    split: Split,
+    k: int = DEFAULT_K,
+    part: str = "test",
+    *,
+    context=None,
+    fallback=None,
 ) -> pd.DataFrame:
     """Recommend ``k`` movies to every user with training ratings, following the protocol.
+
+    A model knows nothing of a user with no training ratings (a *new* user,
+    common on a split in time order: :func:`reco.split.time_split`). Without
+    a ``fallback`` such a user gets no list, and so scores 0 in the metrics;
+    with one, they get its list, and :func:`user_groups` tells them apart.
 
     Args:
         model: a trained course model, or a fitted baseline from :mod:`reco.baselines`.
@@ -250,6 +262,9 @@ def top_k(
             ``"val"`` (lists exclude the training part).
         context: the scoring context of kinds that take one (for example the
             reference time), passed to :func:`score_users`.
+        fallback: the lists of users with no training ratings: ``None`` (none,
+            as the course's random splits need), ``"popularity"`` (the most-rated
+            training movies), or a fitted model or baseline that scores them.
 
     Returns:
         a DataFrame with columns ``user`` and ``movie`` (encoded indices),
@@ -264,8 +279,16 @@ def top_k(
     k = check_count(k, "k")
     _check_part(split, part)
     n_users, n_movies = index_sizes(split)
-    users = np.unique(split.X_train[:, 0])
-    scores = np.array(score_users(model, users, n_movies, context=context), dtype=np.float32)
+    known = np.unique(split.X_train[:, 0])
+    if fallback is None:
+        users = known
+        scores = np.array(score_users(model, users, n_movies, context=context), dtype=np.float32)
+    else:
+        users = np.arange(n_users)
+        scores = np.empty((n_users, n_movies), dtype=np.float32)
+        scores[known] = score_users(model, known, n_movies, context=context)
+        new = np.setdiff1d(users, known)
+        scores[new] = _fallback_scores(fallback, split, new, n_movies, context)
     scores[:, np.setdiff1d(np.arange(n_movies), _catalogue_movies(split))] = -np.inf
     excluded = _excluded(split, part)
     row_of = np.full(n_users, -1)
@@ -281,6 +304,39 @@ def top_k(
             "rank": ranks.astype(np.int64),
             "score": scores[r, c],
         }
+    )
+
+
+def _fallback_scores(fallback, split: Split, users: np.ndarray, n_movies: int, context):
+    """Score every movie for users with no training ratings, by the fallback of :func:`top_k`."""
+    if isinstance(fallback, str):
+        if fallback != "popularity":
+            raise ValueError(
+                f"fallback must be None, 'popularity' or a fitted model; got {fallback!r}."
+            )
+        return np.broadcast_to(
+            _popularity(split, n_movies).astype(np.float32), (len(users), n_movies)
+        )
+    return score_users(fallback, users, n_movies, context=context)
+
+
+def user_groups(split: Split, part: str = "test") -> pd.Series:
+    """Say which users of ``part`` are new (no training ratings) and which are known.
+
+    Args:
+        split: a split.
+        part: ``"val"`` or ``"test"``.
+
+    Returns:
+        a Series indexed by user index (``user``), sorted, holding ``"new"`` or
+        ``"known"``, for every user with a rating in ``part``; it aligns with
+        :func:`per_user_metrics`'s rows.
+    """
+    _check_part(split, part)
+    users = np.unique(split._rows(part)[:, 0])  # who is in the part: its structure, not a read
+    known = np.isin(users, split.X_train[:, 0])
+    return pd.Series(
+        np.where(known, "known", "new"), index=pd.Index(users, name=USER_IDX_COL), name="group"
     )
 
 
@@ -760,58 +816,6 @@ def compare(
 # the lists are: how unknown their movies are (novelty), how alike the movies of one
 # list are (intra-list diversity), and how evenly the lists share the catalogue out
 # (the Gini coefficient, next to coverage, which only counts the movies listed at all).
-
-
-def genre_matrix(
-    movies: pd.DataFrame,
-    encoder,
-    *,
-    movie_col: str = MOVIE_COL,
-    genres_col: str = GENRES_COL,
-) -> np.ndarray:
-    """Return the multi-hot genre matrix of the encoded movies, row ``i`` for movie index ``i``.
-
-    Row ``i`` belongs to the movie ``encoder.decode_movies([i])``; column ``j`` is
-    the ``j``-th genre in alphabetical order, as ``movies[genres_col].str.get_dummies("|")``
-    names them. ``"(no genres listed)"`` is no genre: its movies have a row of zeros.
-    Movies of the table that the encoder does not know are left out.
-
-    Args:
-        movies: a movies table with ``movie_col`` and ``genres_col`` (``|``-separated names).
-        encoder: the fitted :class:`reco.split.IdEncoder` of the ratings.
-        movie_col, genres_col: the columns of ``movies``.
-
-    Returns:
-        float32 array of shape ``(encoder.n_movies, n_genres)``, 1 where the movie has the genre.
-
-    Raises:
-        ValueError: a column is missing, a genre is missing (NaN), the ids are of
-            another kind than the encoder's, or an encoded movie has no row or two.
-    """
-    require_columns(movies, {movie_col: "movie_col", genres_col: "genres_col"}, "movies")
-    check_id_dtype(encoder.movies, movies[movie_col], f"movies[{movie_col!r}]")
-    known = movies.loc[movies[movie_col].isin(encoder.movies.classes_), [movie_col, genres_col]]
-    if known[genres_col].isna().any():
-        raise ValueError(
-            f"movies[{genres_col!r}] has {int(known[genres_col].isna().sum())} missing value(s); "
-            f"a movie with no genre says so. Fix: movies[{genres_col!r}].fillna({_NO_GENRES!r})."
-        )
-    twice = known.loc[known[movie_col].duplicated(), movie_col]
-    if len(twice):
-        raise ValueError(
-            f"movies table lists {movie_col} {twice.iloc[0]} more than once; each movie needs "
-            f"one row. Fix: movies.drop_duplicates({movie_col!r})."
-        )
-    absent = np.setdiff1d(encoder.movies.classes_, known[movie_col].to_numpy())
-    if absent.size:
-        raise ValueError(
-            f"{absent.size} encoded movie(s) have no row in the movies table: {movie_col} "
-            f"{absent[:5].tolist()}{' ...' if absent.size > 5 else ''}. Fix: pass the movies "
-            "table of the same data set as the ratings."
-        )
-    dummies = known[genres_col].astype(str).str.get_dummies(sep="|")
-    dummies = dummies.drop(columns=_NO_GENRES, errors="ignore").set_axis(known[movie_col])
-    return dummies.reindex(encoder.movies.classes_).to_numpy(dtype=np.float32)
 
 
 def _listed(recs: pd.DataFrame, split: Split, k: int) -> tuple[np.ndarray, np.ndarray]:

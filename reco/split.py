@@ -222,6 +222,9 @@ class Split:
     array of that part's length (by default the ``timestamp`` of each rating,
     when the table has one); a model kind that needs it says so in its
     contract (:attr:`reco.kinds.ModelKind.context`), and the others ignore it.
+    ``protocol`` says how the split was made, for the time-aware splits (its
+    ``"name"`` and, for :func:`time_split`, the cuts in Unix seconds); empty
+    for the random splits.
     """
 
     X_train: np.ndarray
@@ -233,6 +236,7 @@ class Split:
     n_users: int | None = None
     n_movies: int | None = None
     context: Mapping[str, Mapping[str, np.ndarray]] = field(default_factory=dict)
+    protocol: Mapping[str, object] = field(default_factory=dict)
 
     def __getattribute__(self, name):
         if name in _TEST_FIELDS:  # every read of the test part is recorded (test_reads())
@@ -440,6 +444,238 @@ def train_val_test_split(
         n_movies=outer.n_movies,
         context={"train": train, "val": val, "test": outer.context["test"]} if columns else {},
     )
+
+
+def _time_order(encoded: pd.DataFrame, timestamp_col: str) -> np.ndarray:
+    """Return the table's timestamps as int64 seconds, refusing a table without them."""
+    require_columns(encoded, {timestamp_col: "timestamp_col"}, "ratings")
+    times = encoded[timestamp_col]
+    if times.isna().any():
+        raise ValueError(
+            f"ratings[{timestamp_col!r}] has {int(times.isna().sum())} missing timestamp(s); "
+            "a split in time order needs one per rating. Fix: drop those rows."
+        )
+    if pd.api.types.is_datetime64_any_dtype(times):
+        if getattr(times.dt, "tz", None) is not None:  # an aware column: its UTC moment
+            times = times.dt.tz_convert("UTC").dt.tz_localize(None)
+        return times.astype("datetime64[s]").astype(np.int64).to_numpy()
+    if not pd.api.types.is_numeric_dtype(times):
+        raise ValueError(
+            f"ratings[{timestamp_col!r}] holds {times.dtype} values; expected Unix seconds "
+            "(as MovieLens ships them) or datetimes. Fix: convert it, e.g. with "
+            "pd.to_datetime(...).astype('int64') // 10**9."
+        )
+    return times.to_numpy().astype(np.int64)
+
+
+def _as_seconds(when, what: str) -> int:
+    """Return a cut given as Unix seconds, a date string or a Timestamp, as int seconds."""
+    if isinstance(when, (int, float, np.integer, np.floating)) and not isinstance(when, bool):
+        if not np.isfinite(when):
+            raise ValueError(f"{what} must be a finite moment; got {when!r}.")
+        return int(np.floor(when))  # Unix seconds, as the timestamps are
+    try:
+        stamp = pd.Timestamp(when)
+    except (TypeError, ValueError) as error:
+        raise ValueError(
+            f"{what} must be Unix seconds, a date such as '2017-06-21' or a pd.Timestamp; "
+            f"got {when!r}."
+        ) from error
+    if stamp.tzinfo is not None:
+        stamp = stamp.tz_convert("UTC").tz_localize(None)
+    return int(stamp.value // 10**9)
+
+
+def _parts_split(encoded, part_of_row: np.ndarray, columns, idx_cols, rating_col, protocol):
+    """Build a three-part :class:`Split` from each row's part (0 train, 1 val, 2 test)."""
+    X, y = _xy(encoded, *idx_cols, rating_col)
+    rows = [np.flatnonzero(part_of_row == p) for p in range(3)]
+    n_users, n_movies = (int(X[:, c].max()) + 1 if len(X) else 0 for c in (0, 1))
+    context = {
+        name: {c: v[r] for c, v in columns.items()} for name, r in zip(PARTS, rows, strict=True)
+    }
+    train, val, test = rows
+    return Split(
+        X[train],
+        y[train],
+        X[test],
+        y[test],
+        X[val],
+        y[val],
+        n_users=n_users,
+        n_movies=n_movies,
+        context=context,
+        protocol=protocol,
+    )
+
+
+def time_split(
+    encoded: pd.DataFrame,
+    *,
+    val_start=None,
+    test_start=None,
+    val_quantile: float = 0.8,
+    test_quantile: float = 0.9,
+    timestamp_col: str = TIMESTAMP_COL,
+    user_idx_col: str = USER_IDX_COL,
+    movie_idx_col: str = MOVIE_IDX_COL,
+    rating_col: str = RATING_COL,
+    context=None,
+) -> Split:
+    """Split ratings at two moments: train before the first, validate up to the second, test after.
+
+    This is the *global time split*: no model ever trains on a rating made
+    after one it is judged on, as in a deployed system, which is trained
+    today and used tomorrow. The price is that the parts differ in who and
+    what they hold: users whose first rating falls after a cut, and movies
+    first rated after it, are new to the model (cold start). On
+    ml-latest-small most test ratings come from such users.
+
+    The cuts are moments (``val_start`` and ``test_start``), or else the
+    ``val_quantile`` and ``test_quantile`` of the timestamps (by default
+    80/10/10 of the ratings in time order). A rating made exactly at a cut
+    belongs to the later part.
+
+    Args:
+        encoded: output of :func:`encode_ids`, with a timestamp column. The
+            encoding covers every part, so new users and movies have indices
+            but no training rows.
+        val_start, test_start: the cuts, as Unix seconds, a date string
+            (``"2017-06-21"``) or a ``pd.Timestamp`` (UTC); each overrides its
+            quantile.
+        val_quantile, test_quantile: the cuts as quantiles of the timestamps.
+        context: the columns carried as per-rating context; the timestamp is
+            always among them.
+
+    Returns:
+        a :class:`Split` with all three parts; ``split.protocol`` records the
+        protocol and the cuts (Unix seconds).
+
+    Raises:
+        ValueError: no timestamp column, cuts out of order, or a part left empty.
+    """
+    times = _time_order(encoded, timestamp_col)
+    if not (0 < val_quantile < test_quantile < 1):
+        raise ValueError(
+            "val_quantile and test_quantile must satisfy 0 < val_quantile < test_quantile < 1; "
+            f"got {val_quantile} and {test_quantile}. Fix: e.g. val_quantile=0.8, test_quantile=0.9."
+        )
+    if len(times) == 0:
+        raise ValueError("ratings is empty: there is nothing to split.")
+    cuts = {}
+    for name, given, q in (
+        ("val_start", val_start, val_quantile),
+        ("test_start", test_start, test_quantile),
+    ):
+        cuts[name] = _as_seconds(given, name) if given is not None else int(np.quantile(times, q))
+    if cuts["val_start"] >= cuts["test_start"]:
+        raise ValueError(
+            f"val_start ({_date(cuts['val_start'])}) must come before test_start "
+            f"({_date(cuts['test_start'])}). Fix: swap them, or give val_start an earlier date."
+        )
+    part_of_row = (times >= cuts["val_start"]).astype(np.int8) + (times >= cuts["test_start"])
+    for p, name in enumerate(PARTS):
+        if not (part_of_row == p).any():
+            raise ValueError(
+                f"the {name!r} part is empty with cuts at {_date(cuts['val_start'])} and "
+                f"{_date(cuts['test_start'])} (the ratings run from {_date(times.min())} to "
+                f"{_date(times.max())}). Fix: choose cuts inside that range."
+            )
+    columns = _context_columns(encoded, _with(context, timestamp_col))
+    protocol = {"name": "global time", **cuts}
+    idx_cols = (user_idx_col, movie_idx_col)
+    return _parts_split(encoded, part_of_row, columns, idx_cols, rating_col, protocol)
+
+
+def leave_last_out_split(
+    encoded: pd.DataFrame,
+    *,
+    val_fraction: float = 0.1,
+    test_fraction: float = 0.1,
+    timestamp_col: str = TIMESTAMP_COL,
+    user_idx_col: str = USER_IDX_COL,
+    movie_idx_col: str = MOVIE_IDX_COL,
+    rating_col: str = RATING_COL,
+    context=None,
+) -> Split:
+    """Hold out each user's last ratings: the last ``test_fraction`` to test, the ones before to validate.
+
+    This is the *per-user leave-last-out split*. Every user of the test part
+    is known to the model (their earlier ratings are in training), so it
+    measures warm users' futures. Each user gives ``floor(test_fraction * n)``
+    of their ``n`` ratings to the test part and ``floor(val_fraction * n)`` of
+    the ones before to validation, at least one each and never so many that
+    no training rating is left (the test part is capped at ``n - 2``, then
+    validation at what leaves one); a user with fewer than three ratings
+    stays whole in training. Ratings with the same timestamp
+    keep the table's order.
+
+    It leaks across users: another user's training ratings may come after
+    this user's test ratings, so the model can know what became popular
+    later (Ji et al. 2023). :func:`time_split` does not leak, but mostly
+    measures cold start.
+
+    Args:
+        encoded: output of :func:`encode_ids`, with a timestamp column.
+        val_fraction, test_fraction: each user's share of ratings held out.
+        context: the columns carried as per-rating context; the timestamp is
+            always among them.
+
+    Returns:
+        a :class:`Split` with all three parts; ``split.protocol`` names it.
+
+    Raises:
+        ValueError: no timestamp column, or fractions that leave no training.
+    """
+    if not (0 < val_fraction < 1 and 0 < test_fraction < 1 and val_fraction + test_fraction < 1):
+        raise ValueError(
+            "val_fraction and test_fraction must be fractions in (0, 1) that add up to less "
+            f"than 1; got val_fraction={val_fraction}, test_fraction={test_fraction}."
+        )
+    times = _time_order(encoded, timestamp_col)
+    users = encoded[user_idx_col].to_numpy() if user_idx_col in encoded else None
+    if users is None:
+        raise ValueError(
+            f"table has no column {user_idx_col!r}; call reco.split.encode_ids(ratings) first."
+        )
+    order = np.lexsort((np.arange(len(times)), times, users))  # by user, then time, then row
+    sorted_users = users[order]
+    starts = np.flatnonzero(np.r_[True, sorted_users[1:] != sorted_users[:-1]])
+    counts = np.diff(np.r_[starts, len(order)])
+    n_test = np.maximum(1, np.floor(counts * test_fraction + 1e-9)).astype(np.int64)
+    n_val = np.maximum(1, np.floor(counts * val_fraction + 1e-9)).astype(np.int64)
+    # at least one rating stays in training and one in validation: large fractions shrink
+    n_test = np.minimum(n_test, counts - 2)
+    n_val = np.minimum(n_val, counts - n_test - 1)
+    too_few = counts < 3
+    n_test[too_few] = n_val[too_few] = 0
+    # position of each sorted row from its user's end: 0 for the user's last rating
+    from_end = np.repeat(starts + counts, counts) - 1 - np.arange(len(order))
+    part_sorted = np.where(
+        from_end < np.repeat(n_test, counts),
+        2,
+        np.where(from_end < np.repeat(n_test + n_val, counts), 1, 0),
+    ).astype(np.int8)
+    part_of_row = np.empty(len(order), dtype=np.int8)
+    part_of_row[order] = part_sorted
+    columns = _context_columns(encoded, _with(context, timestamp_col))
+    protocol = {
+        "name": "leave last out",
+        "val_fraction": val_fraction,
+        "test_fraction": test_fraction,
+    }
+    idx_cols = (user_idx_col, movie_idx_col)
+    return _parts_split(encoded, part_of_row, columns, idx_cols, rating_col, protocol)
+
+
+def _with(context, column: str) -> list[str]:
+    """Return the names of the context columns to carry, the timestamp among them."""
+    names = [] if context is None else [context] if isinstance(context, str) else list(context)
+    return [*names, *([column] if column not in names else [])]
+
+
+def _date(seconds) -> str:
+    return str(pd.Timestamp(int(seconds), unit="s").date())
 
 
 def index_sizes(split: Split) -> tuple[int, int]:

@@ -813,13 +813,13 @@ def test_genre_matrix_follows_the_encoder_and_ignores_no_genres():
     _, encoder = encode_ids(ratings)  # movie indices: 10 -> 0, 20 -> 1, 30 -> 2
     movies = pd.DataFrame(
         {
-            "movieId": [30, 99, 10, 20],  # 99 is not rated: left out, and so is its genre
+            "movieId": [30, 99, 10, 20],  # 99 is not rated: no row, but its genre is a column
             "title": ["c", "x", "a", "b"],
             "genres": ["Drama|Comedy", "Horror", "(no genres listed)", "Comedy"],
         }
     )
-    got = evaluate.genre_matrix(movies, encoder)  # columns: Comedy, Drama
-    np.testing.assert_array_equal(got, [[0, 0], [1, 0], [1, 1]])
+    got = evaluate.genre_matrix(movies, encoder)  # the catalogue's: Comedy, Drama, Horror
+    np.testing.assert_array_equal(got, [[0, 0, 0], [1, 0, 0], [1, 1, 0]])
     assert got.dtype == np.float32
     with pytest.raises(ValueError, match=r"no column\(s\) \['genres'\].*genres_col="):
         evaluate.genre_matrix(movies.drop(columns="genres"), encoder)
