@@ -52,6 +52,7 @@ __all__ = [
     "BPR",
     "IMPLICIT_DEFAULTS",
     "LOSSES",
+    "POSITIVE_RATING",
     "ImplicitKind",
     "WeightedLogistic",
     "build_implicit_mf",
@@ -64,6 +65,9 @@ __all__ = [
 #: Training settings of the implicit model, chosen on the validation part of
 #: ``train_val_test_split`` with ``make tune`` (tools/tune.py); a
 #: batch is a number of *users*.
+#: A rating of at least this many stars is a positive: what the implicit model learns from.
+POSITIVE_RATING = 4.0
+
 IMPLICIT_DEFAULTS = TrainConfig(batch_size=64, epochs=60, lr=3e-3, steps_per_execution=4)
 
 
@@ -132,7 +136,7 @@ def interactions(split: Split, part: str = "train") -> tuple[np.ndarray, np.ndar
     return _multi_hot(X, index_sizes(split)[1])
 
 
-def positives(split: Split, min_rating: float = 4.0) -> Split:
+def positives(split: Split, min_rating: float = POSITIVE_RATING) -> Split:
     """Return ``split`` with only the training ratings of at least ``min_rating`` stars.
 
     Relevance in :mod:`reco.evaluate` is a rating of 4 stars or more, while
@@ -452,6 +456,18 @@ class ImplicitKind(kinds.ModelKind):
 
     def movie_factors(self, model):
         return self._movie_scores(model)[0].T
+
+    def fold_in(self, model, movies, stars, *, l2):
+        """Fit the user vector to the softmax over the catalogue (:func:`reco.coldstart.softmax_fold_in`).
+
+        The model learned from positives (ratings of at least
+        :data:`POSITIVE_RATING`), so only those of the new user count.
+        """
+        from reco.coldstart import softmax_fold_in
+
+        kernel, bias = self._movie_scores(model)
+        liked = np.asarray(movies)[np.asarray(stars) >= POSITIVE_RATING]
+        return softmax_fold_in(kernel, bias, liked, l2=l2)
 
 
 #: The two losses notebook 08 compares first. The contract accepts more

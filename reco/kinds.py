@@ -6,15 +6,16 @@ contract, a :class:`ModelKind` declared next to the model's builder and
 registered under the name the model carries: ``model.name`` (Keras saves it
 in the ``.keras`` file). The course's kinds are
 
-======================  =====================================  ===========================
-``model.name``          builder                                declared in
-======================  =====================================  ===========================
-``"v1"``                :func:`reco.models.build_v1`           :mod:`reco.models`
-``"v2"``                :func:`reco.models.build_v2`           :mod:`reco.models`
-``"recommender_net"``   :func:`reco.models.build_net`          :mod:`reco.models`
-``"recommender_net_v2"`` :func:`reco.models.build_net_v2`      :mod:`reco.models`
-``"implicit_mf"``       :func:`reco.implicit.build_implicit_mf`  :mod:`reco.implicit`
-======================  =====================================  ===========================
+========================  ==============================================  =========================
+``model.name``            builder                                         declared in
+========================  ==============================================  =========================
+``"v1"``                  :func:`reco.models.build_v1`                    :mod:`reco.models`
+``"v2"``                  :func:`reco.models.build_v2`                    :mod:`reco.models`
+``"recommender_net"``     :func:`reco.models.build_net`                   :mod:`reco.models`
+``"recommender_net_v2"``  :func:`reco.models.build_net_v2`                :mod:`reco.models`
+``"implicit_mf"``         :func:`reco.implicit.build_implicit_mf`         :mod:`reco.implicit`
+``"features"``            :func:`reco.feature_model.build_feature_model`  :mod:`reco.feature_model`
+========================  ==============================================  =========================
 
 A contract says, for its kind:
 
@@ -72,7 +73,7 @@ __all__ = [
 
 #: The package's modules that declare kinds; imported on the first look-up, so a
 #: model loaded from a file finds its contract after only ``import reco.models``.
-_BUILTIN = ("reco.models", "reco.implicit")
+_BUILTIN = ("reco.models", "reco.implicit", "reco.feature_model")
 
 _REGISTRY: dict[str, ModelKind] = {}
 
@@ -184,6 +185,20 @@ class ModelKind:
     def movie_bias(self, model) -> np.ndarray | None:
         """Return the learned movie bias, float32 ``(n_movies,)``, or ``None`` if it has none."""
         return None
+
+    def fold_in(self, model, movies: np.ndarray, stars: np.ndarray, *, l2: float):
+        """Fold a new user in from their ratings, with the movies fixed: a :class:`reco.coldstart.FoldedUser`.
+
+        Args:
+            model: a trained model of this kind.
+            movies: int array ``(n,)`` of the movies the user rated.
+            stars: float array ``(n,)`` of their ratings, inside the model's range.
+            l2: the penalty on the user's fitted vector.
+        """
+        raise ValueError(
+            f"a {self.name!r} model cannot fold in a new user without retraining. Fix: fold "
+            "into V2, RecommenderNetV2 or the implicit model, or score with EASE."
+        )
 
     def metrics(self, model) -> list:
         """Return the Keras metrics :func:`reco.train.fit` compiles the model with."""

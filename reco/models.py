@@ -73,6 +73,7 @@ __all__ = [
     "normalize_ratings",
     "per_example_dot",
     "rating_range",
+    "score_pairs",
 ]
 
 #: L2 penalty on the embeddings of V1, V2 and RecommenderNet. Keras adds it to
@@ -643,6 +644,24 @@ class _RatingKind(kinds.ModelKind):
     def metrics(self, model):
         return [StarsRMSE(1.0)]
 
+    def fold_in(self, model, movies, stars, *, l2):
+        """A ridge regression on the logit scale (:func:`reco.coldstart.ridge_fold_in`).
+
+        For the kinds with biases, whose output is a sigmoid of ``u . m + b_u + b_m``.
+        """
+        if not self.biases:
+            return super().fold_in(model, movies, stars, l2=l2)
+        from reco.coldstart import ridge_fold_in
+
+        return ridge_fold_in(
+            self.movie_factors(model),
+            self.movie_bias(model),
+            movies,
+            stars,
+            self.rating_range(model),
+            l2=l2,
+        )
+
     def score_users(self, model, users, context=None):
         """Score with one matrix product of the embeddings (plus the biases).
 
@@ -703,17 +722,35 @@ class NetKind(_RatingKind):
         The output, the predicted stars, ranks the movies (no product shortcut:
         an MLP does not factorise).
         """
-        _, n_movies = self.sizes(model)
-        scores = np.empty((len(users), n_movies), dtype=np.float32)
-        per_call = max(1, _PAIRS_PER_CALL // n_movies)
-        movies = np.arange(n_movies, dtype=np.int32)
-        for start in range(0, len(users), per_call):
-            chunk = users[start : start + per_call].astype(np.int32)
-            out = model([np.repeat(chunk, n_movies), np.tile(movies, len(chunk))], training=False)
-            scores[start : start + len(chunk)] = keras.ops.convert_to_numpy(out).reshape(
-                len(chunk), n_movies
-            )
-        return scores
+        return score_pairs(model, users, self.sizes(model)[1], lambda u, m: [u, m])
+
+
+def score_pairs(model, users, n_movies: int, inputs) -> np.ndarray:
+    """Score every movie for each user by calling a model on every pair, in large batches.
+
+    For the models whose score does not factorise into a product of tables.
+
+    Args:
+        model: a Keras model.
+        users: int array ``(n,)`` of user indices.
+        n_movies: the movies to score, ``0..n_movies - 1``.
+        inputs: ``inputs(user_rows, movie_rows)``, two int32 arrays of the same
+            length, returns the model's input for those pairs.
+
+    Returns:
+        float32 array ``(n, n_movies)``: the model's output for each pair.
+    """
+    users = np.asarray(users)
+    scores = np.empty((len(users), n_movies), dtype=np.float32)
+    per_call = max(1, _PAIRS_PER_CALL // n_movies)
+    movies = np.arange(n_movies, dtype=np.int32)
+    for start in range(0, len(users), per_call):
+        chunk = users[start : start + per_call].astype(np.int32)
+        out = model(inputs(np.repeat(chunk, n_movies), np.tile(movies, len(chunk))), training=False)
+        scores[start : start + len(chunk)] = keras.ops.convert_to_numpy(out).reshape(
+            len(chunk), n_movies
+        )
+    return scores
 
 
 @kinds.register

@@ -40,7 +40,7 @@ from reco.constants import (
 from reco.evaluate import rank_scores, score_users, tie_order
 from reco.split import check_id_dtype
 
-__all__ = ["by_movie_bias", "rated_by", "recommend"]
+__all__ = ["by_movie_bias", "rated_by", "recommend", "recommend_new_user"]
 
 #: Column of :func:`by_movie_bias` with the learned movie bias.
 MOVIE_BIAS_COL = "movie_bias"
@@ -170,6 +170,82 @@ def recommend(
     return _table(
         encoder, best, predicted, movies, prediction_col, movie_col, title_col, genres_col
     )
+
+
+def recommend_new_user(
+    model,
+    encoder,
+    ratings: pd.DataFrame,
+    movies: pd.DataFrame,
+    given,
+    k: int = DEFAULT_K,
+    *,
+    l2: float | None = None,
+    movie_col: str = MOVIE_COL,
+    title_col: str = TITLE_COL,
+    genres_col: str = GENRES_COL,
+    prediction_col: str = PREDICTION_COL,
+) -> pd.DataFrame:
+    """Recommend ``k`` movies to a user the model was not trained on, from the ratings they give.
+
+    The user is folded in (:func:`reco.coldstart.fold_in`): their factors are
+    solved for with the movie factors fixed, with no retraining. The movies
+    they rated are not recommended. With no ratings at all there is nothing
+    to fold in: the list is the most-rated movies of ``ratings``, with a warning.
+
+    Args:
+        model: a trained V2, RecommenderNetV2 or implicit model, or a fitted
+            EASE or popularity baseline.
+        encoder: the :class:`reco.split.IdEncoder` the model was trained with.
+        ratings: the training ratings, for the popularity of the fallback and of the tie-break.
+        movies: a movies table with ``movie_col``, ``title_col``, ``genres_col``.
+        given: the new user's ratings, ``{movieId: stars}`` or a DataFrame with
+            ``movieId`` and ``rating`` (:func:`reco.coldstart.given_ratings`).
+        k: how many movies to return, at least 1.
+        l2: the fold-in's ridge penalty; default :data:`reco.coldstart.FOLD_IN_L2`.
+
+    Returns:
+        a DataFrame indexed by ``rank`` from 1, as :func:`recommend`'s; its
+        ``prediction_col`` holds predicted stars for a rating model, else the score.
+
+    Raises:
+        ValueError: an unknown movie id, a rating outside the model's range, a
+            movie given twice, or a model that cannot fold in; each says the fix.
+
+    Warns:
+        UserWarning: no ratings were given, so the list is the most popular movies.
+    """
+    from reco.coldstart import FOLD_IN_L2, fold_in, given_ratings
+
+    k = check_count(k, "k")
+    sizes = kinds.sizes(model)
+    if sizes[1] != encoder.n_movies:
+        raise ValueError(
+            f"the model was built for {sizes[1]} movies, but the encoder knows "
+            f"{encoder.n_movies}. Fix: pass the encoder the model was built with."
+        )
+    require_columns(ratings, {movie_col: "movie_col"}, "ratings")
+    bounds = None
+    if not kinds._is_baseline(model) and kinds.predicts_ratings(model):
+        bounds = kinds.kind_of(model).rating_range(model)
+    movie_idx, stars = given_ratings(encoder, given, bounds)
+    popularity = encoder.movie_counts(ratings[movie_col]).astype(np.float32)
+    if not len(movie_idx):
+        warnings.warn(
+            "no ratings were given, so nothing is known of this user: the list is the most "
+            "rated movies. Fix: ask the user to rate a few movies first.",
+            UserWarning,
+            stacklevel=2,
+        )
+        scores, predicted = popularity, popularity
+    else:
+        user = fold_in(model, movie_idx, stars, l2=FOLD_IN_L2 if l2 is None else l2)
+        scores = user.scores
+        predicted = user.stars if user.stars is not None else user.scores
+    candidates = np.setdiff1d(np.arange(encoder.n_movies, dtype=np.int32), movie_idx)
+    best = _rank(encoder, ratings, candidates, scores, k, movie_col)
+    values = np.asarray(predicted, dtype=np.float32)[best]
+    return _table(encoder, best, values, movies, prediction_col, movie_col, title_col, genres_col)
 
 
 def by_movie_bias(

@@ -303,8 +303,17 @@ def eager():
 
 
 #: Training settings and size of the tiny model of every registered kind.
-KIND_CONFIG = {"batch_size": 64, "epochs": 2, "lr": 1e-2}
+KIND_CONFIG = {"batch_size": 128, "epochs": 2, "lr": 1e-2}
 KIND_FACTORS = 4
+
+
+def kind_build_arguments(name: str, data) -> dict:
+    """The builder arguments a kind needs besides its sizes: its side data, for the feature model."""
+    if name == "features":
+        from reco.features import movie_features
+
+        return {"features": movie_features(data.movies, data.encoder), "trained_on": data.split}
+    return {}
 
 
 @pytest.fixture(scope="session")
@@ -331,6 +340,7 @@ def kind_models(kind_data) -> dict:
                 n_users=kind_data.encoder.n_users,
                 n_movies=kind_data.encoder.n_movies,
                 n_factors=KIND_FACTORS,
+                **kind_build_arguments(name, kind_data),
             )
             history = train.fit(model, kind_data.split, config=train.TrainConfig(**KIND_CONFIG))
             assert np.isfinite(history["loss"]).all(), name

@@ -1,0 +1,211 @@
+"""Tests of reco.coldstart and reco.recommend.recommend_new_user: folding a new user in.
+
+The ridge and softmax fold-ins are checked on arrays whose answer is known;
+the kinds' fold-ins, EASE's and popularity's scores of a new user, and the
+list of a new user on the session's trained models (conftest's ``course``
+and ``implicit``), with no training here.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.optimize import check_grad
+
+from reco import baselines, coldstart, evaluate, kinds
+from reco.coldstart import FoldedUser, fold_in, given_ratings, ridge_fold_in, softmax_fold_in
+from reco.recommend import recommend_new_user
+
+
+@pytest.fixture(scope="module")
+def v2(course):
+    return course.models["v2"]
+
+
+@pytest.fixture(scope="module")
+def data(course):
+    return course.data
+
+
+def _given(data, user, n=None):
+    """A known user's ratings as the raw ``{movieId: stars}`` a questionnaire would give."""
+    rows = data.ratings[data.ratings["userId"] == data.encoder.decode_users([user])[0]]
+    rows = rows.head(n) if n else rows
+    return dict(zip(rows["movieId"].tolist(), rows["rating"].tolist(), strict=True))
+
+
+# --------------------------------------------------------------------------- the arithmetic
+
+
+def test_ridge_fold_in_recovers_a_user_the_targets_came_from():
+    rng = np.random.default_rng(0)
+    M, bias = rng.normal(size=(40, 3)), rng.normal(size=40) * 0.3
+    u, b = np.array([0.5, -0.2, 0.1]), 0.3
+    logits = M @ u + b + bias
+    stars = 1 + 9 / (1 + np.exp(-logits))  # V2's output on a 1..10 scale
+    rated = np.arange(25)
+    folded = ridge_fold_in(M, bias, rated, stars[rated], (1.0, 10.0), l2=1e-8, margin=0.0)
+    np.testing.assert_allclose(folded.factors, [*u, b], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(folded.scores, logits, rtol=1e-4, atol=1e-4)  # unrated movies too
+    np.testing.assert_allclose(folded.stars, stars, rtol=1e-4)
+
+
+def test_ridge_fold_in_keeps_ratings_at_the_ends_of_the_range_finite():
+    rng = np.random.default_rng(1)
+    M, bias = rng.normal(size=(10, 2)), np.zeros(10)
+    folded = ridge_fold_in(M, bias, np.arange(4), np.array([0.5, 5.0, 5.0, 0.5]), (0.5, 5.0))
+    assert np.isfinite(folded.scores).all()
+    assert 0.5 <= folded.stars.min() and folded.stars.max() <= 5.0
+    # a larger penalty shrinks the user towards the movies' own biases
+    strong = ridge_fold_in(
+        M, bias, np.arange(4), np.array([0.5, 5.0, 5.0, 0.5]), (0.5, 5.0), l2=1e6
+    )
+    assert np.abs(strong.factors).max() < 1e-4 < np.abs(folded.factors).max()
+
+
+def test_softmax_fold_in_reaches_its_optimum_and_ranks_the_liked_movies_up():
+    rng = np.random.default_rng(2)
+    W, c = rng.normal(size=(4, 30)), rng.normal(size=30) * 0.1
+    liked = np.array([3, 7, 11])
+    folded = softmax_fold_in(W, c, liked, l2=0.1)
+    u = folded.factors.astype(np.float64)
+
+    def loss(v):
+        logits = v @ W + c
+        log_z = np.log(np.exp(logits - logits.max()).sum()) + logits.max()
+        return -(logits[liked].sum() - len(liked) * log_z) + 0.1 * v @ v
+
+    def grad(v):
+        p = np.exp(v @ W + c - (v @ W + c).max())
+        p /= p.sum()
+        return -(W[:, liked].sum(axis=1) - len(liked) * W @ p) + 0.2 * v
+
+    assert check_grad(loss, grad, rng.normal(size=4)) < 1e-4  # the gradient used is right
+    assert np.linalg.norm(grad(u)) < 1e-3  # and L-BFGS stopped at the optimum
+    assert loss(u) < loss(np.zeros(4))
+    assert folded.scores[liked].mean() > np.median(folded.scores)
+    assert folded.stars is None
+    # no liked movies: the prior alone, a popularity ranking
+    np.testing.assert_allclose(softmax_fold_in(W, c, []).scores, c, rtol=1e-6)
+
+
+# --------------------------------------------------------------------------- the kinds
+
+
+def test_v2_folds_in_with_its_own_range_and_ranks_as_its_stars(v2, data):
+    movies, stars = given_ratings(data.encoder, _given(data, 0), kinds.kind_of(v2).rating_range(v2))
+    folded = fold_in(v2, movies, stars, l2=1.0)
+    assert isinstance(folded, FoldedUser)
+    lo, hi = kinds.kind_of(v2).rating_range(v2)
+    assert lo <= folded.stars.min() and folded.stars.max() <= hi
+    order = np.argsort(-folded.scores, kind="stable")
+    assert (np.diff(folded.stars[order]) <= 1e-6).all()  # stars fall as the scores do
+
+
+def test_a_known_user_folded_in_from_their_ratings_is_ranked_like_the_model(v2, data, course):
+    """Folded in from their training ratings, a trained user gets nearly the model's own scores."""
+    split = course.split
+    user = 0
+    rows = split.X_train[:, 0] == user
+    movies, idx = np.unique(split.X_train[rows, 1], return_index=True)
+    folded = fold_in(v2, movies, split.y_train[rows][idx], l2=1.0)
+    own = evaluate.score_users(v2, [user])[0]
+    assert np.corrcoef(folded.scores, own)[0, 1] > 0.5
+
+
+def test_the_implicit_model_folds_in_from_positives_only(implicit):
+    model = implicit.multinomial[0]
+    prior = model.get_layer("movie_scores").get_weights()[1]
+    low = fold_in(model, np.array([0, 1, 2]), np.array([3.0, 2.0, 3.5]), l2=1.0)
+    np.testing.assert_allclose(low.scores, prior, rtol=1e-6)  # nothing liked: the prior
+    liked = fold_in(model, np.array([0, 1, 2]), np.array([5.0, 4.0, 3.0]), l2=1.0)
+    assert liked.scores[[0, 1]].mean() > low.scores[[0, 1]].mean()
+
+
+@pytest.mark.parametrize("name", ["v1", "recommender_net"])
+def test_a_kind_that_cannot_fold_in_says_so(course, name):
+    with pytest.raises(ValueError, match="cannot fold in a new user.*Fix"):
+        fold_in(course.models[name], np.array([0]), np.array([5.0]))
+
+
+def test_ease_scores_a_new_user_as_a_trained_one(course):
+    split = course.split
+    ease = baselines.EASE(lam=5.0).fit(split)
+    user = 3
+    movies = np.unique(split.X_train[split.X_train[:, 0] == user, 1])
+    folded = fold_in(ease, movies, np.full(len(movies), 5.0))
+    np.testing.assert_allclose(folded.scores, ease.score_users([user])[0], rtol=1e-5, atol=1e-6)
+    popularity = baselines.PopularityBaseline().fit(split)
+    np.testing.assert_array_equal(fold_in(popularity, movies, movies).scores, popularity.counts_)
+    with pytest.raises(ValueError, match="cannot score a new user"):
+        fold_in(baselines.RandomBaseline().fit(split), movies, movies)
+
+
+# --------------------------------------------------------------------------- the input
+
+
+def test_given_ratings_as_a_mapping_or_a_table_agree(data):
+    given = _given(data, 1, n=4)
+    table = pd.DataFrame({"movieId": list(given), "rating": list(given.values())})
+    a, b = given_ratings(data.encoder, given), given_ratings(data.encoder, table)
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+    np.testing.assert_array_equal(data.encoder.decode_movies(a[0]), list(given))
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ({10**9: 4.0}, r"1 movie id\(s\) the model does not know: \[1000000000\].*Fix"),
+        ({"first": 4.0}, "does not know"),
+        ({"movie": 4.0}.keys(), "must be a mapping"),
+        (pd.DataFrame({"movieId": [1]}), "need columns 'movieId' and 'rating'"),
+    ],
+)
+def test_bad_given_ratings_are_clear_errors(data, given, message):
+    with pytest.raises(ValueError, match=message):
+        given_ratings(data.encoder, given, (1.0, 10.0))
+
+
+def test_given_ratings_outside_the_range_or_missing_are_refused(data):
+    movie = int(data.encoder.movies.classes_[0])
+    with pytest.raises(ValueError, match=r"rating 11 of movie .* outside the model's range"):
+        given_ratings(data.encoder, {movie: 11.0}, (1.0, 10.0))
+    with pytest.raises(ValueError, match="missing or infinite"):
+        given_ratings(data.encoder, {movie: float("nan")}, (1.0, 10.0))
+    table = pd.DataFrame({"movieId": [movie, movie], "rating": [3.0, 4.0]})
+    with pytest.raises(ValueError, match="given 2 times"):
+        given_ratings(data.encoder, table)
+
+
+# --------------------------------------------------------------------------- the list
+
+
+def test_a_new_users_list_leaves_out_what_they_rated(v2, data):
+    given = _given(data, 2, n=5)
+    recs = recommend_new_user(v2, data.encoder, data.ratings, data.movies, given, k=6)
+    assert len(recs) == 6 and list(recs.index) == list(range(1, 7))
+    assert not set(recs["movieId"]) & set(given)
+    assert recs["prediction"].is_monotonic_decreasing
+    folded = fold_in(v2, *given_ratings(data.encoder, given), l2=coldstart.FOLD_IN_L2)
+    best = data.encoder.encode_movies(recs["movieId"].to_numpy())
+    np.testing.assert_allclose(recs["prediction"], folded.stars[best], rtol=1e-6)
+
+
+def test_a_new_user_with_no_ratings_gets_the_popular_movies_and_a_warning(v2, data):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        recs = recommend_new_user(v2, data.encoder, data.ratings, data.movies, {}, k=3)
+    assert any("no ratings were given" in str(w.message) for w in caught)
+    counts = data.ratings["movieId"].value_counts()
+    assert recs["prediction"].tolist() == sorted(counts.to_numpy(), reverse=True)[:3]
+    assert counts[recs["movieId"]].tolist() == recs["prediction"].tolist()
+
+
+def test_a_new_users_bad_rating_is_refused_before_anything_is_computed(v2, data):
+    movie = int(data.encoder.movies.classes_[0])
+    with pytest.raises(ValueError, match="outside the model's range"):
+        recommend_new_user(v2, data.encoder, data.ratings, data.movies, {movie: 0.0})
