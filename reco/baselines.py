@@ -24,6 +24,7 @@ __all__ = [
     "Baseline",
     "BiasBaseline",
     "DampedMeanBaseline",
+    "GenreMeanBaseline",
     "PopularityBaseline",
     "RandomBaseline",
 ]
@@ -225,6 +226,72 @@ class DampedMeanBaseline(Baseline):
         """Return the damped mean rating of every movie, the same for every user."""
         users = self._users(users)
         return np.broadcast_to(self.means_, (len(users), self.n_movies_))
+
+
+class GenreMeanBaseline(Baseline):
+    """Predict a movie's rating from its genres: the mean of its genres' damped mean ratings.
+
+    The answer for a movie nobody has rated (the Google course's "average the
+    embeddings of items in the same category", here on ratings): each genre's
+    mean is ``(sum of its movies' training ratings + damping * global mean) /
+    (their number + damping)``, and a movie's prediction is the mean over its
+    genres (the global mean for a movie with none). With ``user_bias=True``
+    each user's damped mean offset from those predictions is added, so the
+    baseline knows as much about the user as a model with a user bias does.
+
+    Args:
+        genres: float ``(n_movies, n_genres)``, 1 where a movie has a genre
+            (:func:`reco.features.genre_matrix`), from the catalogue.
+        damping: ratings' worth of the global mean each genre (and user) starts with.
+        user_bias: add each user's offset.
+    """
+
+    predicts_ratings = True
+
+    def __init__(self, genres, damping: float = 10.0, user_bias: bool = False):
+        self.genres = genres
+        self.damping = damping
+        self.user_bias = user_bias
+
+    def fit(self, split: Split) -> GenreMeanBaseline:
+        """Compute each genre's damped mean (and each user's offset); return ``self``."""
+        damping = float(self.damping)
+        if not damping >= 0:
+            raise ValueError(f"damping must be zero or positive; got {self.damping!r}.")
+        n_users, n_movies = _catalogue(split)
+        G = np.asarray(self.genres, dtype=np.float64)
+        if G.ndim != 2 or len(G) != n_movies:
+            raise ValueError(
+                f"genres must have one row per movie ({n_movies}); got shape {G.shape}. Fix: "
+                "reco.features.genre_matrix(movies, encoder) with the encoder of this split."
+            )
+        X, y = split.X_train, np.asarray(split.y_train, dtype=np.float64)
+        mean = float(y.mean())
+        rated = G[X[:, 1]]
+        genre_mean = (rated.T @ y + damping * mean) / np.maximum(rated.sum(axis=0) + damping, 1e-12)
+        n_genres = G.sum(axis=1)
+        self.movie_means_ = np.where(
+            n_genres > 0, (G @ genre_mean) / np.maximum(n_genres, 1.0), mean
+        )
+        self.user_offsets_ = np.zeros(n_users)
+        if self.user_bias:
+            residual = y - self.movie_means_[X[:, 1]]
+            sums = np.bincount(X[:, 0], weights=residual, minlength=n_users)
+            counts = np.bincount(X[:, 0], minlength=n_users)
+            self.user_offsets_ = sums / np.maximum(counts + damping, 1e-12)
+        self.global_mean_ = mean
+        self.n_users_, self.n_movies_ = n_users, n_movies
+        return self
+
+    def predict(self, X) -> np.ndarray:
+        """Return each row's genre-mean prediction (plus its user's offset), in stars."""
+        rows = self._rows(X)
+        return self.movie_means_[rows[:, 1]] + self.user_offsets_[rows[:, 0]]
+
+    def score_users(self, users) -> np.ndarray:
+        """Return every movie's genre mean, the same order for every user."""
+        users = self._users(users)
+        return np.broadcast_to(self.movie_means_, (len(users), self.n_movies_))
 
 
 class BiasBaseline(Baseline):

@@ -15,6 +15,7 @@ from reco.baselines import (
     Baseline,
     BiasBaseline,
     DampedMeanBaseline,
+    GenreMeanBaseline,
     PopularityBaseline,
     RandomBaseline,
 )
@@ -398,3 +399,54 @@ def test_ease_refuses_a_catalogue_too_big_for_memory_and_names_the_fix():
     with pytest.raises(ValueError):
         ease.fit(split)
     assert not hasattr(ease, "n_movies_")  # refused before anything was set: still unfitted
+
+
+# --------------------------------------------------------------------------- genre means
+
+
+def _genre_split():
+    # movies 0 and 1 are Comedy, movie 2 Comedy|Drama, movie 3 Drama and never rated,
+    # movie 4 has no genre and is never rated
+    rows = [(0, 0, 4.0), (0, 2, 2.0), (1, 1, 5.0), (1, 2, 3.0)]
+    genres = np.array([[1, 0], [1, 0], [1, 1], [0, 1], [0, 0]], dtype=np.float32)
+    return split_of(rows, n_users=2, n_movies=5), genres
+
+
+def test_genre_means_worked_by_hand():
+    split, genres = _genre_split()
+    baseline = GenreMeanBaseline(genres, damping=2.0).fit(split)
+    mean = 3.5
+    comedy = (4 + 2 + 5 + 3 + 2 * mean) / (4 + 2)
+    drama = (2 + 3 + 2 * mean) / (2 + 2)
+    expected = [comedy, comedy, (comedy + drama) / 2, drama, mean]
+    np.testing.assert_allclose(baseline.movie_means_, expected)
+    # a movie nobody rated is predicted from its genres alone
+    np.testing.assert_allclose(baseline.predict(np.array([[0, 3], [1, 4]])), [drama, mean])
+    scores = baseline.score_users([0, 1])
+    np.testing.assert_allclose(scores[0], expected)
+    assert not baseline.user_offsets_.any()
+
+
+def test_genre_means_with_user_offsets():
+    split, genres = _genre_split()
+    plain = GenreMeanBaseline(genres, damping=2.0).fit(split)
+    biased = GenreMeanBaseline(genres, damping=2.0, user_bias=True).fit(split)
+    residual = split.y_train - plain.movie_means_[split.X_train[:, 1]]
+    for user in (0, 1):
+        mine = residual[split.X_train[:, 0] == user]
+        assert biased.user_offsets_[user] == pytest.approx(mine.sum() / (len(mine) + 2.0))
+    X = np.array([[0, 3], [1, 3]])
+    np.testing.assert_allclose(biased.predict(X), plain.predict(X) + biased.user_offsets_)
+    assert biased.user_offsets_[1] > 0 > biased.user_offsets_[0]  # user 1 rates higher
+
+
+def test_genre_means_refuse_genres_of_another_catalogue_and_bad_ratings():
+    split, genres = _genre_split()
+    with pytest.raises(ValueError, match="one row per movie.*genre_matrix"):
+        GenreMeanBaseline(genres[:3]).fit(split)
+    with pytest.raises(ValueError, match="damping"):
+        GenreMeanBaseline(genres, damping=-1).fit(split)
+    bad = split_of([(0, 0, 4.0), (1, 1, float("nan"))], n_users=2, n_movies=5)
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        GenreMeanBaseline(genres).fit(bad)
+    assert GenreMeanBaseline.predicts_ratings
