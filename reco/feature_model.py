@@ -35,6 +35,8 @@ file holds them.
 
 from __future__ import annotations
 
+import random
+
 import keras
 import numpy as np
 from keras import layers
@@ -53,10 +55,18 @@ from reco.models import (
     score_pairs,
 )
 
-try:  # KerasRS's deep-and-cross layer, for cross=True (Python 3.11+)
+# KerasRS's deep-and-cross layer, for cross=True (Python 3.11+). Importing KerasRS draws
+# from Python's random generator, which seeds Keras's initializers: this module is
+# imported lazily, on the first look-up of its kind (often after train.set_seed), so the
+# draw would make the first model after it differ from every later one. The state is kept.
+_random_state = random.getstate()
+try:
     from keras_rs.layers import FeatureCross
 except ImportError:  # pragma: no cover - keras-rs is in the dev extra
     FeatureCross = None
+finally:
+    random.setstate(_random_state)
+    del _random_state
 
 __all__ = [
     "DECADES",

@@ -359,6 +359,12 @@ heavy = sorted(m for m in ("tensorflow", "keras", "jax", "torch") if m in sys.mo
 
 import reco.models  # exactly this import; then Keras loads the course's files in safe mode
 implicit_before_lookup = "reco.implicit" in sys.modules
+import random
+random.seed(0)
+seeded = random.getstate()
+from reco import kinds as _kinds
+_kinds.registered()  # imports every built-in kind's module (reco.feature_model imports KerasRS)
+random_kept = random.getstate() == seeded
 import keras
 import numpy as np
 from reco import kinds
@@ -382,6 +388,7 @@ logistic = ImplicitModels().train_logistic()[1]
 answer = {
     "heavy": heavy,
     "implicit imported before the look-up": implicit_before_lookup,
+    "random state kept by the look-up": random_kept,
     "kinds": loaded,
     "trained again": {n: CourseModels().train_again(n) for n in job["course"]},
     "implicit trained again": {"columns": list(logistic), "losses": logistic.to_numpy().tolist()},
