@@ -256,8 +256,10 @@ class GenreMeanBaseline(Baseline):
     def fit(self, split: Split) -> GenreMeanBaseline:
         """Compute each genre's damped mean (and each user's offset); return ``self``."""
         damping = float(self.damping)
-        if not damping >= 0:
-            raise ValueError(f"damping must be zero or positive; got {self.damping!r}.")
+        if not (np.isfinite(damping) and damping >= 0):
+            raise ValueError(
+                f"damping must be zero or a finite positive number; got {self.damping!r}."
+            )
         n_users, n_movies = _catalogue(split)
         G = np.asarray(self.genres, dtype=np.float64)
         if G.ndim != 2 or len(G) != n_movies:
@@ -268,7 +270,10 @@ class GenreMeanBaseline(Baseline):
         X, y = split.X_train, np.asarray(split.y_train, dtype=np.float64)
         mean = float(y.mean())
         rated = G[X[:, 1]]
-        genre_mean = (rated.T @ y + damping * mean) / np.maximum(rated.sum(axis=0) + damping, 1e-12)
+        weight = rated.sum(axis=0) + damping  # a genre no one rated (and no damping): the mean
+        genre_mean = np.where(
+            weight > 0, (rated.T @ y + damping * mean) / np.where(weight > 0, weight, 1.0), mean
+        )
         n_genres = G.sum(axis=1)
         self.movie_means_ = np.where(
             n_genres > 0, (G @ genre_mean) / np.maximum(n_genres, 1.0), mean
@@ -278,7 +283,8 @@ class GenreMeanBaseline(Baseline):
             residual = y - self.movie_means_[X[:, 1]]
             sums = np.bincount(X[:, 0], weights=residual, minlength=n_users)
             counts = np.bincount(X[:, 0], minlength=n_users)
-            self.user_offsets_ = sums / np.maximum(counts + damping, 1e-12)
+            weight = counts + damping
+            self.user_offsets_ = np.where(weight > 0, sums / np.where(weight > 0, weight, 1.0), 0.0)
         self.global_mean_ = mean
         self.n_users_, self.n_movies_ = n_users, n_movies
         return self
@@ -420,6 +426,12 @@ class EASE(Baseline):
         training count for nothing).
         """
         self._check_fitted()
+        movies = np.asarray(movies, dtype=np.int64).reshape(-1)
+        if movies.size and (movies.min() < 0 or movies.max() >= self.n_movies_):
+            raise ValueError(
+                f"movie indices must lie in [0, {self.n_movies_ - 1}]. Fix: encode the new "
+                "user's movies with the encoder of the split EASE was fitted on."
+            )
         row = np.zeros(len(self.movies_), dtype=np.float32)
         row[np.searchsorted(self.movies_, np.intersect1d(movies, self.movies_))] = 1.0
         scores = np.zeros(self.n_movies_, dtype=np.float32)

@@ -111,9 +111,9 @@ def given_ratings(encoder, given, bounds=None) -> tuple[np.ndarray, np.ndarray]:
     if unknown:
         raise ValueError(
             f"{len(unknown)} movie id(s) the model does not know: {unknown[:5]}"
-            f"{' ...' if len(unknown) > 5 else ''}. Fix: ask only about movies of the "
-            "training data (encoder.movies.classes_); a movie no one rated cannot anchor a "
-            "new user's factors."
+            f"{' ...' if len(unknown) > 5 else ''}. Fix: ask only about movies the encoder "
+            "knows (encoder.movies.classes_), best those with training ratings: a movie no "
+            "one rated in training cannot anchor a new user's factors."
         )
     if not np.isfinite(stars).all():
         raise ValueError("a given rating is missing or infinite. Fix: give stars as numbers.")
@@ -158,6 +158,11 @@ def ridge_fold_in(
         a :class:`FoldedUser`: logits as scores, and predicted stars.
     """
     lo, hi = (float(b) for b in bounds)
+    if not 0 <= 2 * margin < hi - lo:
+        raise ValueError(
+            f"margin={margin} stars leaves no room inside the range [{lo:g}, {hi:g}]. Fix: a "
+            "margin of zero or more and below half the range, such as 0.25 on 0.5-5 stars."
+        )
     M = np.asarray(movie_factors, dtype=np.float64)
     bias = np.asarray(movie_bias, dtype=np.float64).reshape(-1)
     r = np.clip(np.asarray(stars, np.float64), lo + margin, hi - margin)

@@ -21,7 +21,8 @@ it, on top of V2 (:func:`reco.models.build_v2`):
 * users and movies with no training ratings are **masked**: their ID rows were
   never trained (random, then shrunk by L2), so their ID factors and biases
   count for nothing and a new movie is scored from its genres, decade and
-  date alone, a new user from the movie's side bias and the date.
+  date alone (with the user's factors and bias), a new user from the movie's
+  side vector's bias, its own bias and the date.
 
 The model is functional, made of built-in layers only, and loads in safe
 mode after ``import reco.models`` (a ``cross=True`` model after ``import
@@ -293,8 +294,16 @@ def build_feature_model(
 
 
 def reference_year(model) -> float:
-    """Return the fractional year a feature model scores at by default: the end of its training part."""
-    layer = model.get_layer("rating_time")  # its offset is -reference_year / YEARS_PER_UNIT
+    """Return the fractional year a feature model scores at by default: the end of its training part.
+
+    A model built with ``date_features=False`` (and no cross term) has no use
+    for the time, and no ``"rating_time"`` layer: its output does not depend
+    on the year it is given, so any year will do (2000).
+    """
+    try:
+        layer = model.get_layer("rating_time")  # its offset is -reference_year / YEARS_PER_UNIT
+    except ValueError:
+        return 2000.0
     return -float(layer.offset) / float(layer.scale)
 
 
@@ -361,7 +370,14 @@ class FeatureKind(kinds.ModelKind):
         movies.
         """
         if context is not None and TIMESTAMP_COL in context:
-            year = float(year_of([float(np.asarray(context[TIMESTAMP_COL]).reshape(-1)[0])])[0])
+            when = np.unique(np.asarray(context[TIMESTAMP_COL]).reshape(-1))
+            if len(when) != 1:
+                raise ValueError(
+                    f"lists are scored at one moment; context[{TIMESTAMP_COL!r}] holds "
+                    f"{len(when)} distinct values. Fix: pass one time, e.g. "
+                    f"context={{'{TIMESTAMP_COL}': split.protocol['test_start']}}."
+                )
+            year = float(year_of(when)[0])
         else:
             year = reference_year(model)
 

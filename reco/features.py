@@ -66,7 +66,10 @@ def release_year(titles) -> np.ndarray:
 
 def year_of(timestamps) -> np.ndarray:
     """Return the calendar time of Unix timestamps as fractional years (2017.47 for late June 2017)."""
-    seconds = np.asarray(timestamps, dtype=np.float64)
+    stamps = np.asarray(timestamps)
+    if np.issubdtype(stamps.dtype, np.datetime64):  # datetimes: their Unix seconds
+        stamps = stamps.astype("datetime64[s]").astype(np.int64)
+    seconds = stamps.astype(np.float64)
     if seconds.size and not np.isfinite(seconds).all():
         raise ValueError("timestamps must be finite Unix seconds; some are missing or infinite.")
     return 1970.0 + seconds / _YEAR_SECONDS

@@ -123,7 +123,7 @@ def new_user_split(
     counts = np.diff(np.r_[starts, len(order)])
     place = np.arange(len(order)) - np.repeat(starts, counts)
     in_pool = np.empty(len(X), dtype=bool)
-    in_pool[order] = place < np.repeat(np.ceil(counts * pool_fraction), counts)
+    in_pool[order] = place < np.repeat(np.ceil(counts * pool_fraction - 1e-9), counts)
     parts = {name: (row_group == g) & ~in_pool for name, g in (("val", 1), ("test", 2))}
     train = row_group == 0
     split = Split(

@@ -190,8 +190,10 @@ def recommend_new_user(
 
     The user is folded in (:func:`reco.coldstart.fold_in`): their factors are
     solved for with the movie factors fixed, with no retraining. The movies
-    they rated are not recommended. With no ratings at all there is nothing
-    to fold in: the list is the most-rated movies of ``ratings``, with a warning.
+    they rated are not recommended, nor are movies with no rating in
+    ``ratings``. With no ratings at all there is nothing to fold in: the list
+    is the most-rated movies of ``ratings``, with a warning, and its
+    ``prediction_col`` holds their numbers of ratings.
 
     Args:
         model: a trained V2, RecommenderNetV2 or implicit model, or a fitted
@@ -242,7 +244,8 @@ def recommend_new_user(
         user = fold_in(model, movie_idx, stars, l2=FOLD_IN_L2 if l2 is None else l2)
         scores = user.scores
         predicted = user.stars if user.stars is not None else user.scores
-    candidates = np.setdiff1d(np.arange(encoder.n_movies, dtype=np.int32), movie_idx)
+    # movies with no rating in `ratings` are not recommended: nothing was learned of them
+    candidates = np.setdiff1d(np.flatnonzero(popularity > 0).astype(np.int32), movie_idx)
     best = _rank(encoder, ratings, candidates, scores, k, movie_col)
     values = np.asarray(predicted, dtype=np.float32)[best]
     return _table(encoder, best, values, movies, prediction_col, movie_col, title_col, genres_col)

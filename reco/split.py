@@ -582,6 +582,7 @@ def time_split(
                 f"{_date(times.max())}). Fix: choose cuts inside that range."
             )
     columns = _context_columns(encoded, _with(context, timestamp_col))
+    columns[timestamp_col] = times  # Unix seconds, whatever the column held (datetimes too)
     protocol = {"name": "global time", **cuts}
     idx_cols = (user_idx_col, movie_idx_col)
     return _parts_split(encoded, part_of_row, columns, idx_cols, rating_col, protocol)
@@ -625,7 +626,8 @@ def leave_last_out_split(
         a :class:`Split` with all three parts; ``split.protocol`` names it.
 
     Raises:
-        ValueError: no timestamp column, or fractions that leave no training.
+        ValueError: no timestamp column, bad fractions, or no user with the
+            three ratings that fill every part.
     """
     if not (0 < val_fraction < 1 and 0 < test_fraction < 1 and val_fraction + test_fraction < 1):
         raise ValueError(
@@ -659,6 +661,13 @@ def leave_last_out_split(
     part_of_row = np.empty(len(order), dtype=np.int8)
     part_of_row[order] = part_sorted
     columns = _context_columns(encoded, _with(context, timestamp_col))
+    columns[timestamp_col] = times  # Unix seconds, whatever the column held (datetimes too)
+    for p, name in ((1, "val"), (2, "test")):
+        if not (part_of_row == p).any():
+            raise ValueError(
+                f"the {name!r} part is empty: no user has the 3 ratings a user needs to give "
+                "one to each part. Fix: use a time_split, or data with more ratings per user."
+            )
     protocol = {
         "name": "leave last out",
         "val_fraction": val_fraction,

@@ -444,9 +444,18 @@ def test_genre_means_refuse_genres_of_another_catalogue_and_bad_ratings():
     split, genres = _genre_split()
     with pytest.raises(ValueError, match="one row per movie.*genre_matrix"):
         GenreMeanBaseline(genres[:3]).fit(split)
-    with pytest.raises(ValueError, match="damping"):
-        GenreMeanBaseline(genres, damping=-1).fit(split)
+    for bad in (-1, float("inf"), float("nan")):
+        with pytest.raises(ValueError, match="damping"):
+            GenreMeanBaseline(genres, damping=bad).fit(split)
     bad = split_of([(0, 0, 4.0), (1, 1, float("nan"))], n_users=2, n_movies=5)
     with pytest.raises(ValueError, match="NaN or infinite"):
         GenreMeanBaseline(genres).fit(bad)
     assert GenreMeanBaseline.predicts_ratings
+
+
+def test_without_damping_a_genre_no_one_rated_gets_the_global_mean():
+    split, genres = _genre_split()  # genre 1 (Drama) is rated: movie 2; take it away
+    only_comedy = split_of([(0, 0, 4.0), (1, 1, 5.0)], n_users=2, n_movies=5)
+    baseline = GenreMeanBaseline(genres, damping=0.0, user_bias=True).fit(only_comedy)
+    np.testing.assert_allclose(baseline.movie_means_, [4.5, 4.5, 4.5, 4.5, 4.5])
+    assert np.isfinite(baseline.user_offsets_).all()

@@ -209,6 +209,21 @@ def test_bad_builder_arguments_are_clear_errors(data, features, change, message)
         build_feature_model(data.encoder, **kwargs)
 
 
+def test_a_model_without_date_features_scores_at_any_time(data, features):
+    model = _model(data, features, date_features=False)
+    X = data.split.X_val[:5]
+    early = kinds.predict(model, X, {"timestamp": np.full(len(X), 0)})
+    np.testing.assert_allclose(kinds.predict(model, X), early, rtol=1e-6)  # no time: 2000
+    scores = evaluate.score_users(model, [0, 1])
+    assert scores.shape == (2, data.encoder.n_movies) and np.isfinite(scores).all()
+
+
+def test_lists_are_scored_at_one_moment(data, features):
+    model = _model(data, features)
+    with pytest.raises(ValueError, match="one moment.*2 distinct values.*Fix"):
+        evaluate.score_users(model, [0], context={"timestamp": np.array([0, 10**9])})
+
+
 def test_features_of_another_catalogue_are_refused(data, features):
     short = MovieFeatures(features.genres[:-1], features.genre_names, features.year[:-1])
     with pytest.raises(ValueError, match="same encoder"):

@@ -5,6 +5,9 @@ On synthetic ratings (60 users, 40 movies) with baselines only: no training.
 
 from __future__ import annotations
 
+import math
+from fractions import Fraction
+
 import numpy as np
 import pytest
 from synthetic import make_ratings
@@ -57,6 +60,16 @@ def test_held_out_users_are_not_in_training_and_their_ratings_are_pool_or_target
         for user in np.unique(X_pool[:, 0]):
             n_pool, n_target = (int((X[:, 0] == user).sum()) for X in (X_pool, X_target))
             assert n_pool == int(np.ceil((n_pool + n_target) * 0.5))
+
+
+def test_pool_sizes_round_up_exactly():
+    # every user rates all 100 movies: 0.55 * 100 is 55.00000000000001 in floating point
+    full = encode_ids(make_ratings(n_users=10, n_movies=100, density=1.0, seed=0))[0]
+    split = new_user_split(full, val_users=0.2, test_users=0.2, pool_fraction=0.55, seed=0)
+    X_pool, X_target = split.pool("val")[0], split.split.X_val
+    for user in np.unique(X_pool[:, 0]):
+        n_pool, n_target = (int((X[:, 0] == user).sum()) for X in (X_pool, X_target))
+        assert n_pool == math.ceil(Fraction(55, 100) * (n_pool + n_target))
 
 
 def test_the_same_seed_gives_the_same_split_and_another_seed_another(encoded, new_users):

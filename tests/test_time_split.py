@@ -223,6 +223,14 @@ def test_a_datetime_column_splits_like_unix_seconds(encoded):
     assert got.protocol == want.protocol
     for name in PARTS:
         np.testing.assert_array_equal(got.part(name)[0], want.part(name)[0])
+        # the timestamps travel as Unix seconds, so a model reads the same years
+        np.testing.assert_array_equal(
+            got.context[name]["timestamp"], want.context[name]["timestamp"]
+        )
+    long = leave_last_out_split(as_dates)
+    np.testing.assert_array_equal(
+        long.context["val"]["timestamp"], leave_last_out_split(encoded).context["val"]["timestamp"]
+    )
 
 
 def test_context_timestamps_line_up_with_the_rows_of_each_part(cold):
