@@ -48,10 +48,9 @@ from reco.constants import MAX_RATING, MIN_RATING, TIMESTAMP_COL
 from reco.features import MovieFeatures, year_of
 from reco.models import (
     DEFAULT_L2,
-    StarsRMSE,
     _embedding,
+    _RatingKind,
     _scaled_sigmoid,
-    _table,
     architecture,
     score_pairs,
 )
@@ -308,27 +307,28 @@ def reference_year(model) -> float:
 
 
 @kinds.register
-class FeatureKind(kinds.ModelKind):
+class FeatureKind(_RatingKind):
     """V2 with side features: ``[users, movies, rating_year]`` in, stars out.
 
-    Its input needs each rating's ``timestamp`` (:attr:`context`), which the
-    splits carry. It scores every movie by calling the model on every pair,
-    at the time the ``context`` gives (``{"timestamp": seconds}``) or else at
-    the end of its training part (kept in the ``"rating_time"`` layer).
+    Its sizes, rating range, movie factors and biases and metrics are V2's
+    (:class:`reco.models._RatingKind`, the same layer names). Its input needs
+    each rating's ``timestamp`` (:attr:`context`), which the splits carry. It
+    scores every movie by calling the model on every pair, at the time the
+    ``context`` gives (``{"timestamp": seconds}``) or else at the end of its
+    training part (kept in the ``"rating_time"`` layer). It does not fold in a
+    new user: its user vector also weighs the side features.
     """
 
     name = "features"
     label = "V2 + features"
     context = (TIMESTAMP_COL,)
+    biases = True
 
     def build(self, encoder=None, **kwargs):
         return build_feature_model(encoder, **kwargs)
 
-    def sizes(self, model):
-        return (
-            int(model.get_layer("user_embedding").input_dim),
-            int(model.get_layer("movie_embedding").input_dim),
-        )
+    def fold_in(self, model, movies, stars, *, l2):
+        return kinds.ModelKind.fold_in(self, model, movies, stars, l2=l2)
 
     def inputs(self, model, X, context=None):
         """Return ``[users, movies, rating_year]``; without timestamps, at the reference time.
@@ -348,19 +348,6 @@ class FeatureKind(kinds.ModelKind):
                 "[user, movie] rows. Fix: give one per row, e.g. split.part_of('test').context."
             )
         return [X[:, 0], X[:, 1], year_of(stamps).astype(np.float32)]
-
-    def rating_range(self, model):
-        layer = model.get_layer("to_stars")
-        return float(layer.offset), float(layer.offset) + float(layer.scale)
-
-    def movie_factors(self, model):
-        return _table(model, "movie_embedding")
-
-    def movie_bias(self, model):
-        return _table(model, "movie_bias").reshape(-1)
-
-    def metrics(self, model):
-        return [StarsRMSE(1.0)]
 
     def score_users(self, model, users, context=None):
         """Score by calling the model on every user-movie pair at one time.

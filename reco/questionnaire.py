@@ -32,7 +32,7 @@ import pandas as pd
 from reco._checks import check_count
 from reco.coldstart import FOLD_IN_L2, fold_in
 from reco.constants import DEFAULT_K, MOVIE_IDX_COL, RATING_COL, SEED, USER_IDX_COL
-from reco.evaluate import per_user_metrics, rank_scores, tie_order
+from reco.evaluate import _popularity, per_user_metrics, rank_scores, tie_order
 from reco.split import Split, _xy
 
 __all__ = [
@@ -144,10 +144,6 @@ def new_user_split(
     return NewUserSplit(split, pools)
 
 
-def _popularity(split: Split) -> np.ndarray:
-    return np.bincount(split.X_train[:, 1], minlength=split.n_movies)
-
-
 def question_order(
     strategy: str,
     split: Split,
@@ -175,7 +171,7 @@ def question_order(
     Raises:
         ValueError: an unknown strategy, or ``"varied"`` without factors.
     """
-    counts = _popularity(split)
+    counts = _popularity(split, split.n_movies)
     rated = np.flatnonzero(counts)
     by_popularity = rated[np.argsort(tie_order(counts)[rated], kind="stable")]
     if strategy == "popular":
@@ -250,7 +246,7 @@ def questionnaire_lists(
     split = new_users.split
     pool_X, _ = new_users.pool(part)
     answers = asked(order, new_users.pool(part), n)
-    counts = _popularity(split)
+    counts = _popularity(split, split.n_movies)
     users = np.array(sorted(answers), dtype=np.int64)
     scores = np.empty((len(users), split.n_movies), dtype=np.float32)
     for row, user in enumerate(users):
