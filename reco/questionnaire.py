@@ -40,6 +40,7 @@ __all__ = [
     "NewUserSplit",
     "asked",
     "new_user_split",
+    "new_users_after",
     "question_order",
     "questionnaire_lists",
     "questionnaire_metrics",
@@ -67,7 +68,9 @@ class NewUserSplit:
     def pool(self, part: str) -> tuple[np.ndarray, np.ndarray]:
         """Return the pool ``(X, y)`` of the users of ``part`` (``"val"`` or ``"test"``)."""
         if part not in self.pools:
-            raise ValueError(f"part must be 'val' or 'test'; got {part!r}.")
+            raise ValueError(
+                f"part must be one of {sorted(self.pools)} for this split; got {part!r}."
+            )
         return self.pools[part]
 
 
@@ -116,14 +119,7 @@ def new_user_split(
     group = np.zeros(int(X[:, 0].max()) + 1, dtype=np.int8)  # 0 train, 1 val, 2 test
     group[users[:n_val]], group[users[n_val : n_val + n_test]] = 1, 2
     row_group = group[X[:, 0]]
-    # each held-out user's ratings in a random order; the first ceil(share * n) are its pool
-    order = np.lexsort((rng.random(len(X)), X[:, 0]))
-    sorted_users = X[order, 0]
-    starts = np.flatnonzero(np.r_[True, sorted_users[1:] != sorted_users[:-1]])
-    counts = np.diff(np.r_[starts, len(order)])
-    place = np.arange(len(order)) - np.repeat(starts, counts)
-    in_pool = np.empty(len(X), dtype=bool)
-    in_pool[order] = place < np.repeat(np.ceil(counts * pool_fraction - 1e-9), counts)
+    in_pool = _in_pool(X[:, 0], pool_fraction, rng)
     parts = {name: (row_group == g) & ~in_pool for name, g in (("val", 1), ("test", 2))}
     train = row_group == 0
     split = Split(
@@ -142,6 +138,69 @@ def new_user_split(
         for name, g in (("val", 1), ("test", 2))
     }
     return NewUserSplit(split, pools)
+
+
+def _in_pool(users: np.ndarray, pool_fraction: float, rng) -> np.ndarray:
+    """Mark, for each user's ratings in a random order, the first ``ceil(share * n)``: its pool."""
+    order = np.lexsort((rng.random(len(users)), users))
+    sorted_users = users[order]
+    starts = np.flatnonzero(np.r_[True, sorted_users[1:] != sorted_users[:-1]])
+    counts = np.diff(np.r_[starts, len(order)])
+    place = np.arange(len(order)) - np.repeat(starts, counts)
+    in_pool = np.empty(len(users), dtype=bool)
+    in_pool[order] = place < np.repeat(np.ceil(counts * pool_fraction - 1e-9), counts)
+    return in_pool
+
+
+def new_users_after(split: Split, *, pool_fraction: float = 0.5, seed: int = SEED) -> NewUserSplit:
+    """Turn the new users of a time split's test part into a questionnaire's test users.
+
+    On :func:`reco.split.time_split` most test ratings come from users who
+    signed up after the cut: new users who really came later. Each one's test
+    ratings are cut at random into a pool (what the questionnaire may ask
+    about) and targets, as in :func:`new_user_split`; the known users' test
+    ratings are left out. The models are those trained on the split's
+    training part (for the final models, :func:`reco.split.merge_val`).
+
+    Reading this split's ``"test"`` part reads ``split``'s test part.
+
+    Args:
+        split: a split whose test part holds users with no training ratings.
+        pool_fraction: the share of each new user's test ratings in the pool (``ceil``).
+        seed: the seed of the cut.
+
+    Returns:
+        a :class:`NewUserSplit` with test users only (its ``"val"`` pool is absent).
+
+    Raises:
+        ValueError: a bad ``pool_fraction``, or no new user in the test part.
+    """
+    if not 0 < pool_fraction < 1:
+        raise ValueError(f"pool_fraction must lie in (0, 1); got {pool_fraction}. Fix: e.g. 0.5.")
+    X, y = split.X_test, split.y_test
+    new = ~np.isin(X[:, 0], split.X_train[:, 0])
+    if not new.any():
+        raise ValueError(
+            "the test part has no user without training ratings. Fix: use a time split "
+            "(reco.split.time_split), whose test part holds users who came after the cut."
+        )
+    X, y = X[new], y[new]
+    in_pool = _in_pool(X[:, 0], pool_fraction, np.random.default_rng(seed))
+    targets = Split(
+        split.X_train,
+        split.y_train,
+        X[~in_pool],
+        y[~in_pool],
+        n_users=split.n_users,
+        n_movies=split.n_movies,
+        protocol={
+            **split.protocol,
+            "questionnaire": "new users after the cut",
+            "pool_fraction": pool_fraction,
+            "seed": seed,
+        },  # fmt: skip
+    )
+    return NewUserSplit(targets, {"test": (X[in_pool], y[in_pool])})
 
 
 def question_order(

@@ -687,6 +687,84 @@ def _date(seconds) -> str:
     return str(pd.Timestamp(int(seconds), unit="s").date())
 
 
+def cold_start_counts(split: Split, part: str = "test") -> dict[str, float]:
+    """Count who and what in ``part`` is new: users and movies with no training ratings.
+
+    It reads who is in the part (its ``[user, movie]`` rows), not how they
+    rated, so it is not a read of the test part (:func:`test_reads`).
+
+    Returns:
+        ``{"ratings", "users", "new users", "ratings by new users", "movies",
+        "new movies", "ratings of new movies"}``, counts of ``part``.
+
+    Raises:
+        ValueError: ``part`` is not ``"val"`` or ``"test"``, or the split has no such part.
+    """
+    if part not in ("val", "test") or split._rows(part) is None:
+        raise ValueError(
+            f"part must be 'val' or 'test', a part this split has; got {part!r}. Fix: "
+            "part='test', or a three-way split for 'val'."
+        )
+    X = split._rows(part)
+    known = split._rows("train")
+    new_user = ~np.isin(X[:, 0], known[:, 0])
+    new_movie = ~np.isin(X[:, 1], known[:, 1])
+    return {
+        "ratings": len(X),
+        "users": len(np.unique(X[:, 0])),
+        "new users": len(np.unique(X[new_user, 0])),
+        "ratings by new users": int(new_user.sum()),
+        "movies": len(np.unique(X[:, 1])),
+        "new movies": len(np.unique(X[new_movie, 1])),
+        "ratings of new movies": int(new_movie.sum()),
+    }
+
+
+def merge_val(split: Split) -> Split:
+    """Return ``split`` with its validation part added to training, for the final model.
+
+    Settings are chosen on the validation part; the final model then trains on
+    everything before the test part, as the course split's training part is
+    the three-way split's training and validation parts. On a time split this
+    is everything before ``test_start``, so the model is as recent as a
+    deployed one would be.
+
+    Returns:
+        a :class:`Split` with training = training + validation (rows and
+        context), no validation part, the same test part and encoding sizes,
+        and the protocol marked ``"val_merged": True``.
+
+    Raises:
+        ValueError: the split has no validation part.
+    """
+    val = split._rows("val")
+    if val is None:
+        raise ValueError(
+            "this split has no validation part to merge (it is already a two-way split, "
+            "like course_split). Fix: pass a three-way split, e.g. time_split(encoded)."
+        )
+    context = {
+        "train": {
+            col: np.concatenate([values, split.context["val"][col]])
+            for col, values in split.context.get("train", {}).items()
+            if col in split.context.get("val", {})
+        }
+    }
+    if "test" in split.context:
+        context["test"] = dict(split.context["test"])
+    test_X, test_y = (object.__getattribute__(split, f) for f in ("X_test", "y_test"))
+    return Split(
+        np.concatenate([split.X_train, val]),
+        np.concatenate([split.y_train, split.y_val]),
+        test_X,
+        test_y,
+        n_users=split.n_users,
+        n_movies=split.n_movies,
+        context={name: columns for name, columns in context.items() if columns},
+        protocol={**split.protocol, "val_merged": True},
+    )
+
+
 def index_sizes(split: Split) -> tuple[int, int]:
     """Return ``(n_users, n_movies)``: the sizes of the encoding a split's rows come from.
 

@@ -40,6 +40,7 @@ from reco.constants import SEED
 
 __all__ = [
     "COLUMNS",
+    "LOWER_IS_BETTER",
     "METRICS",
     "VALIDATION_PER_USER",
     "VALIDATION_RESULTS",
@@ -63,10 +64,15 @@ VALIDATION_PER_USER = Path(__file__).with_name("validation_per_user.csv")
 #: The validation metrics of a row (k = 10), as :func:`reco.evaluate.ranking_metrics` names them.
 METRICS = ("ndcg", "recall", "precision", "coverage")
 
+#: Metrics where lower is better: the validation RMSE in stars, of the rows of rating
+#: models that notebook 09 compares (empty in the other rows).
+LOWER_IS_BETTER = ("rmse",)
+
 #: The table's columns, in order. ``settings`` is compact JSON of the builder's
 #: keywords, the :class:`reco.config.TrainConfig` fields and the loss;
 #: ``min_rating`` is the lowest training rating kept as a positive (empty: every
-#: rating); ``keras`` and ``backend`` are the library versions of the run.
+#: rating); ``rmse`` the validation RMSE where measured; ``keras`` and
+#: ``backend`` are the library versions of the run.
 COLUMNS = (
     "experiment",
     "model",
@@ -74,6 +80,7 @@ COLUMNS = (
     "seed",
     "min_rating",
     *METRICS,
+    *LOWER_IS_BETTER,
     "train_seconds",
     "date",
     "keras",
@@ -175,7 +182,10 @@ def _rows(table: pd.DataFrame, experiment: str, model: str | None = None) -> pd.
 
 
 def best(table: pd.DataFrame, experiment: str, metric: str = "ndcg") -> pd.Series:
-    """Return the chosen row of an experiment: the highest ``metric`` at the course seed.
+    """Return the chosen row of an experiment: the best ``metric`` at the course seed.
+
+    The best is the highest, or the lowest for :data:`LOWER_IS_BETTER` (``"rmse"``);
+    rows without the metric are not compared.
 
     Settings are compared at one seed, :data:`reco.constants.SEED` (the
     grid's), so a setting is not chosen for a lucky seed; an experiment run at
@@ -184,17 +194,26 @@ def best(table: pd.DataFrame, experiment: str, metric: str = "ndcg") -> pd.Serie
     Args:
         table: from :func:`read_validation`.
         experiment: an experiment's name, such as ``"multinomial"``.
-        metric: one of :data:`METRICS`.
+        metric: one of :data:`METRICS` or :data:`LOWER_IS_BETTER`.
 
     Raises:
-        ValueError: an unknown experiment or metric.
+        ValueError: an unknown experiment or metric, or no row of the experiment has it.
     """
-    if metric not in METRICS:
-        raise ValueError(f"metric must be one of {list(METRICS)}; got {metric!r}.")
+    if metric not in METRICS + LOWER_IS_BETTER:
+        raise ValueError(
+            f"metric must be one of {list(METRICS + LOWER_IS_BETTER)}; got {metric!r}."
+        )
     rows = _rows(table, experiment)
     at_seed = rows[rows["seed"] == SEED]
     rows = at_seed if len(at_seed) else rows
-    return rows.loc[rows[metric].idxmax()]
+    values = pd.to_numeric(rows[metric], errors="coerce").dropna()
+    if values.empty:
+        raise ValueError(
+            f"no row of experiment {experiment!r} has a {metric!r} value. Fix: choose by "
+            f"{'ndcg' if metric in LOWER_IS_BETTER else 'rmse'}, or rerun `make tune` "
+            f"(tools/tune.py --only {experiment!r})."
+        )
+    return rows.loc[values.idxmin() if metric in LOWER_IS_BETTER else values.idxmax()]
 
 
 def chosen_settings(row: pd.Series) -> tuple[dict, TrainConfig | None, str | None]:

@@ -73,3 +73,20 @@ def test_compare_predictions_names_the_mismatch():
         metrics.compare_predictions([3.0], [1.0, 5.0], {"m": np.array([1.0])})
     with pytest.raises(ValueError, match="names \\['b'\\] but test_predictions names \\['a'\\]"):
         metrics.compare_predictions([3.0], [1.0], {"a": [1.0]}, {"b": [3.0]})
+
+
+def test_rmse_gap_is_the_difference_of_rmses_with_an_interval_around_it():
+    rng = np.random.default_rng(0)
+    y = rng.uniform(0.5, 5, 400)
+    good, bad = y + rng.normal(0, 0.5, 400), y + rng.normal(0, 1.0, 400)
+    gap = metrics.rmse_gap(y, good, bad, n_boot=500)
+    expected = metrics.rmse_mae(y, good)["rmse"] - metrics.rmse_mae(y, bad)["rmse"]
+    assert gap["gap"] == pytest.approx(expected) and gap["ratings"] == 400
+    assert gap["low"] < gap["gap"] < gap["high"] < 0  # clearly better: the interval excludes 0
+    same = metrics.rmse_gap(y, good, good, n_boot=50)
+    assert same["gap"] == same["low"] == same["high"] == 0
+    assert metrics.rmse_gap(y, good, bad, n_boot=500) == gap  # seeded
+    with pytest.raises(ValueError, match="predictions for"):
+        metrics.rmse_gap(y, good[:-1], bad)
+    with pytest.raises(ValueError, match="n_boot"):
+        metrics.rmse_gap(y, good, bad, n_boot=0)

@@ -11,16 +11,18 @@ from fractions import Fraction
 import numpy as np
 import pytest
 from synthetic import make_ratings
+from test_time_split import TEST_START, VAL_START, cold_start_ratings
 
 from reco import baselines
 from reco.questionnaire import (
     asked,
     new_user_split,
+    new_users_after,
     question_order,
     questionnaire_lists,
     questionnaire_metrics,
 )
-from reco.split import encode_ids
+from reco.split import encode_ids, merge_val, time_split, train_val_test_split
 
 
 @pytest.fixture(scope="module")
@@ -164,3 +166,29 @@ def test_bad_shares_are_refused(encoded):
         new_user_split(encoded, pool_fraction=1.0)
     with pytest.raises(ValueError, match="part must be"):
         new_user_split(encoded).pool("train")
+
+
+def test_new_users_after_a_cut_are_the_test_users_and_their_ratings_pool_or_target(encoded):
+    cold = encode_ids(cold_start_ratings())[0]
+    final = merge_val(time_split(cold, val_start=VAL_START, test_start=TEST_START))
+    after = new_users_after(final, seed=1)
+    test_X, test_y = final.X_test, final.y_test
+    new = ~np.isin(test_X[:, 0], final.X_train[:, 0])
+    assert new.any() and not new.all()  # the synthetic cut leaves known users too
+    pool_X, pool_y = after.pool("test")
+    targets = after.split
+    assert _rows(pool_X) | _rows(targets.X_test) == _rows(test_X[new])
+    assert not _rows(pool_X) & _rows(targets.X_test)
+    assert not np.isin(pool_X[:, 0], final.X_train[:, 0]).any()
+    for user in np.unique(test_X[new, 0]):
+        n = int((test_X[new, 0] == user).sum())
+        assert int((pool_X[:, 0] == user).sum()) == math.ceil(n / 2)
+    np.testing.assert_array_equal(targets.X_train, final.X_train)
+    lookup = dict(zip(map(tuple, test_X.tolist()), test_y.tolist(), strict=True))
+    assert [lookup[tuple(r)] for r in pool_X.tolist()] == pool_y.tolist()
+    with pytest.raises(ValueError, match=r"part must be one of \['test'\]"):
+        after.pool("val")
+    with pytest.raises(ValueError, match="no user without training ratings"):
+        new_users_after(train_val_test_split(encoded))
+    with pytest.raises(ValueError, match="pool_fraction"):
+        new_users_after(final, pool_fraction=1.0)

@@ -22,9 +22,11 @@ from reco import split as split_module
 from reco.baselines import BiasBaseline, PopularityBaseline, RandomBaseline
 from reco.split import (
     PARTS,
+    cold_start_counts,
     course_split,
     encode_ids,
     leave_last_out_split,
+    merge_val,
     time_split,
     train_val_test_split,
 )
@@ -645,3 +647,37 @@ def test_the_fallback_lists_count_in_the_metrics(cold, fitted):
 def test_an_unknown_fallback_name_is_refused(cold, fitted, fallback):
     with pytest.raises(ValueError, match=r"fallback must be None, 'popularity' or a fitted model"):
         evaluate.top_k(fitted["random"], cold[2], fallback=fallback)
+
+
+def test_cold_start_counts_name_the_new_users_and_movies_of_the_cold_table(cold):
+    _, encoder, split = cold
+    test = cold_start_counts(split, "test")
+    assert test["users"] == 6  # known users 1, 2, 3 and new 901, 902, 904
+    assert test["new users"] == 3 and test["ratings by new users"] == 7
+    assert test["new movies"] == 1 and test["ratings of new movies"] == 2
+    val = cold_start_counts(split, "val")
+    assert (val["ratings"], val["new users"], val["new movies"]) == (4, 1, 0)
+    # once validation joins training, user 904 is known: only 901 and 902 are new
+    merged = merge_val(split)
+    split_module.reset_test_reads()
+    counts = cold_start_counts(merged, "test")
+    assert counts["new users"] == 2 and counts["ratings by new users"] == 5
+    assert split_module.test_reads().empty  # who is in the part, not how they rated
+    with pytest.raises(ValueError, match="part must be 'val' or 'test'"):
+        cold_start_counts(merge_val(split), "val")
+
+
+def test_merge_val_moves_validation_into_training_with_its_context(cold):
+    _, _, split = cold
+    merged = merge_val(split)
+    assert merged.X_val is None
+    assert len(merged.X_train) == len(split.X_train) + len(split.X_val)
+    np.testing.assert_array_equal(merged.X_test, split.X_test)
+    stamps = merged.context["train"]["timestamp"]
+    assert len(stamps) == len(merged.X_train) and stamps.max() < TEST_START
+    np.testing.assert_array_equal(merged.context["test"]["timestamp"],
+                                  split.context["test"]["timestamp"])  # fmt: skip
+    assert merged.protocol["val_merged"] and merged.protocol["test_start"] == TEST_START
+    assert (merged.n_users, merged.n_movies) == (split.n_users, split.n_movies)
+    with pytest.raises(ValueError, match="no validation part to merge"):
+        merge_val(merged)

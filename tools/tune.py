@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
+import json
 import sys
 import time
 from pathlib import Path
@@ -33,7 +34,18 @@ from pathlib import Path
 import keras
 import pandas as pd
 
-from reco import baselines, data, evaluate, implicit, kinds, split, train, tuning
+from reco import (
+    baselines,
+    data,
+    evaluate,
+    features,
+    implicit,
+    kinds,
+    questionnaire,
+    split,
+    train,
+    tuning,
+)
 from reco.constants import SEED
 
 D = implicit.IMPLICIT_DEFAULTS
@@ -75,6 +87,25 @@ BPR = [
 LAMBDAS = (50, 100, 200, 400, 800)
 MF = implicit.ImplicitKind.name
 
+# Notebook 09. The feature model's grid, as (builder keywords, TrainConfig): V2's training
+# settings, its defaults (50 ID factors, 16 side factors, date features) and one change each.
+FEATURES = "features"
+V2_CONFIG = kinds.get("v2").config
+FEATURE_GRID = [
+    ({}, V2_CONFIG),
+    ({"date_features": False}, V2_CONFIG),
+    ({"side_factors": 4}, V2_CONFIG),
+    ({"side_factors": 32}, V2_CONFIG),
+    ({"n_factors": 32}, V2_CONFIG),
+    ({"cross": True}, V2_CONFIG),
+    ({}, dataclasses.replace(V2_CONFIG, epochs=4)),
+]
+#: The questionnaire's grid (notebook 09): ridge penalties of each fold-in, at 5 answers
+#: about the most popular movies, then the other orders at each method's chosen penalty.
+ANSWERS = 5
+FOLD_IN_L2S = {"v2": (1.0, 3.0, 10.0, 30.0, 100.0), MF: (0.1, 1.0, 10.0)}
+ORDERS = ("random", "varied")
+
 
 class Run:
     """The data of one run and the rows it scores."""
@@ -82,31 +113,55 @@ class Run:
     def __init__(self, dry_run: bool, previous: pd.DataFrame | None):
         self.dry_run, self.previous, self.rows = dry_run, previous, []
         self.per_user: dict[str, pd.Series] = {}  # row key -> validation NDCG@10 by user
+        self._new_users = None
         if not dry_run:
             encoded, self.encoder = split.encode_ids(data.load_ratings())
+            self.encoded = encoded
             self.three_way = split.train_val_test_split(encoded)
+            self.features = features.movie_features(data.load_movies(), self.encoder)
+
         self.versions = {
             "keras": keras.__version__,
             "backend": f"{keras.backend.backend()} {_backend_version()}",
             "date": datetime.date.today().isoformat(),
         }
 
-    def score(self, experiment, model_name, model, settings, seed, seconds, min_rating=None):
-        """Score ``model`` on the validation part and keep the row and its per-user NDCG."""
+    @property
+    def new_users(self) -> questionnaire.NewUserSplit:
+        """The questionnaire's split (notebook 09), made on first use."""
+        if self._new_users is None:
+            self._new_users = questionnaire.new_user_split(self.encoded)
+        return self._new_users
+
+    def score(self, experiment, model_name, model, settings, seed, seconds, min_rating=None,
+              *, rmse=False):  # fmt: skip
+        """Score ``model`` on the validation part and keep the row and its per-user NDCG.
+
+        With ``rmse``, the row also has the validation RMSE, in stars.
+        """
         scores, users = self.validation_scores(model)
+        if rmse:
+            scores["rmse"] = train.rating_metrics(model, self.three_way, part="val")["rmse"]
+        self.add_row(experiment, model_name, settings, seed, seconds, scores, min_rating)
+        self.per_user[tuning.row_key(pd.Series(self.rows[-1]))] = users
+        return self.rows[-1]
+
+    def add_row(self, experiment, model_name, settings, seed, seconds, scores, min_rating=None):
+        """Keep one row of the table, and print it."""
         row = {
             "experiment": experiment,
             "model": model_name,
             "settings": settings,
             "seed": seed,
             "min_rating": min_rating,
-            **{k: scores[k] for k in tuning.METRICS},
+            **{k: scores.get(k) for k in tuning.METRICS},
+            "rmse": scores.get("rmse"),
             "train_seconds": round(seconds, 2),
             **self.versions,
         }
         self.rows.append(row)
-        self.per_user[tuning.row_key(pd.Series(row))] = users
-        metrics = "  ".join(f"{k} {row[k]:.4f}" for k in tuning.METRICS)
+        metrics = "  ".join(f"{k} {row[k]:.4f}" for k in (*tuning.METRICS, "rmse")
+                            if row[k] is not None)  # fmt: skip
         print(f"{experiment:20s} {model_name:18s} seed {seed:<3d} {metrics}  "
               f"{seconds:6.1f}s  {settings}", flush=True)  # fmt: skip
         return row
@@ -120,13 +175,10 @@ class Run:
 
     def train(self, name, kwargs, config, loss, seed, min_rating=None):
         """Train a model of kind ``name`` after ``set_seed(seed)``; return it and its seconds."""
-        train.set_seed(seed)
-        model = train.build_model(name, self.encoder, **kwargs)
-        data_ = implicit.positives(self.three_way, min_rating) if min_rating else self.three_way
-        history = train.fit(model, data_, config=config, loss=loss)
-        return model, history.attrs["train_seconds"]
+        return train_kind(name, self.encoder, self.three_way, kwargs, config, loss, seed,
+                          min_rating, self.features)  # fmt: skip
 
-    def fit(self, experiment, name, kwargs, config, loss, seed, *, min_rating=None):
+    def fit(self, experiment, name, kwargs, config, loss, seed, *, min_rating=None, rmse=False):
         """Train a model of kind ``name`` after ``set_seed(seed)`` and score it."""
         settings = tuning.settings_json(kwargs, config, loss)
         if self.dry_run:
@@ -134,7 +186,7 @@ class Run:
                   + (f"  min_rating {min_rating}" if min_rating else ""))  # fmt: skip
             return None
         model, seconds = self.train(name, kwargs, config, loss, seed, min_rating)
-        return self.score(experiment, name, model, settings, seed, seconds, min_rating)
+        return self.score(experiment, name, model, settings, seed, seconds, min_rating, rmse=rmse)
 
     def baseline(self, experiment, name, make, kwargs):
         """Fit a baseline (no seed: it is deterministic) and score it."""
@@ -174,6 +226,24 @@ class Run:
             return tuning.best(table, experiment) if table is not None else None
         except ValueError:
             return None
+
+
+def train_kind(name, encoder, data_split, kwargs, config, loss, seed, min_rating=None,
+               movie_features=None):  # fmt: skip
+    """Train a model of kind ``name`` on ``data_split`` after ``set_seed(seed)``.
+
+    The feature model is given the catalogue's features and the split it trains
+    on (which users and movies are known); an implicit model with
+    ``min_rating`` trains on those positives only. Returns the model and its
+    training seconds.
+    """
+    train.set_seed(seed)
+    if name == FEATURES:
+        kwargs = {**kwargs, "features": movie_features, "trained_on": data_split}
+    model = train.build_model(name, encoder, **kwargs)
+    data_ = implicit.positives(data_split, min_rating) if min_rating else data_split
+    history = train.fit(model, data_, config=config, loss=loss)
+    return model, history.attrs["train_seconds"]
 
 
 def _backend_version() -> str:
@@ -256,6 +326,76 @@ def ease(run: Run) -> None:
         run.baseline("EASE", "EASE", baselines.EASE, {"lam": lam})
 
 
+def feature_models(run: Run) -> None:
+    v2 = kinds.get("v2")
+    run.fit(FEATURES, "v2", {}, v2.config, v2.default_loss, SEED, rmse=True)
+    for kwargs, config in FEATURE_GRID:
+        run.fit(FEATURES, FEATURES, kwargs, config, v2.default_loss, SEED, rmse=True)
+
+
+def questionnaire_grid(run: Run) -> None:
+    """Fold validation users in after their answers; score NDCG@10 on their other movies.
+
+    The methods are popularity, EASE at the course's chosen penalty, V2 and the
+    implicit model of 08 (its chosen "positives >= 4" setting), each trained on
+    the questionnaire split's training users. Each fold-in penalty is tried at
+    5 answers about the most popular movies; then the random and varied orders
+    at each method's best penalty ("varied": far apart in V2's movie factors).
+    """
+    name = "questionnaire"
+    ease_row, mf_row = run.best("EASE"), run.best("positives >= 4")
+    if run.dry_run or ease_row is None or mf_row is None:
+        if not run.dry_run:
+            raise SystemExit(
+                "'questionnaire' uses the chosen EASE and 'positives >= 4' settings, and there "
+                "are none yet. Fix: run tools/tune.py --only EASE --only 'positives >= 4' first."
+            )
+        print(f"{name:20s} popularity, EASE, v2 l2 {FOLD_IN_L2S['v2']}, {MF} l2 {FOLD_IN_L2S[MF]}"
+              f" at {ANSWERS} popular answers; then orders {ORDERS}")  # fmt: skip
+        return
+    new_users, v2 = run.new_users, kinds.get("v2")
+    start = time.perf_counter()
+    methods = {"popularity": (baselines.PopularityBaseline().fit(new_users.split), {}, (0.0,))}
+    min_rating = {MF: float(mf_row["min_rating"])}
+    lam = tuning.chosen_settings(ease_row)[0]["lam"]
+    methods["EASE"] = (baselines.EASE(lam=lam).fit(new_users.split), {"lam": lam}, (0.0,))
+    seconds = {"popularity": 0.0, "EASE": time.perf_counter() - start}
+    model, seconds["v2"] = train_kind("v2", run.encoder, new_users.split, {}, v2.config,
+                                      v2.default_loss, SEED)  # fmt: skip
+    methods["v2"] = (model, _settings({}, v2.config, v2.default_loss), FOLD_IN_L2S["v2"])
+    kwargs, config, loss = tuning.chosen_settings(mf_row)
+    mf, seconds[MF] = train_kind(MF, run.encoder, new_users.split, kwargs, config, loss, SEED,
+                                 min_rating[MF])  # fmt: skip
+    methods[MF] = (mf, _settings(kwargs, config, loss), FOLD_IN_L2S[MF])
+    popular = questionnaire.question_order("popular", new_users.split)
+    orders = {"popular": popular}
+    for order in ORDERS:
+        factors = kinds.movie_factors(model) if order == "varied" else None
+        orders[order] = questionnaire.question_order(order, new_users.split,
+                                                     movie_factors=factors)  # fmt: skip
+
+    def row(method, l2, order):
+        made, trained, _ = methods[method]
+        scores = questionnaire.questionnaire_metrics(made, new_users, orders[order], ANSWERS,
+                                                     part="val", l2=l2).mean()  # fmt: skip
+        settings = {"answers": ANSWERS, "order": order, "l2": l2, **trained}
+        run.add_row(name, method, json.dumps(settings, separators=(",", ":")), SEED,
+                    seconds[method], scores.to_dict(), min_rating.get(method))  # fmt: skip
+        return float(scores["ndcg"])
+
+    for method, (_, _, penalties) in methods.items():
+        by_l2 = {l2: row(method, l2, "popular") for l2 in penalties}
+        if method != "popularity":
+            best_l2 = max(by_l2, key=by_l2.get)
+            for order in ORDERS:
+                row(method, best_l2, order)
+
+
+def _settings(kwargs, config, loss) -> dict:
+    """The settings of a trained model, as :func:`reco.tuning.settings_json` writes them."""
+    return json.loads(tuning.settings_json(kwargs, config, loss))
+
+
 #: The baselines' classes by model name, to retrain a row (:meth:`Run.retrain`).
 BASELINES = {"popularity": baselines.PopularityBaseline, "EASE": baselines.EASE}
 
@@ -267,7 +407,8 @@ def compared_rows(table: pd.DataFrame) -> list[pd.Series]:
     logistic loss at the softmax's settings (the first row of its grid), and
     the best BPR row with 16 negatives.
     """
-    rows = [tuning.best(table, name) for name in EXPERIMENTS if (table["experiment"] == name).any()]
+    rows = [tuning.best(table, name) for name in RANKING_EXPERIMENTS
+            if (table["experiment"] == name).any()]  # fmt: skip
     softmax_settings = tuning.settings_json(*LOGISTIC[0], "logistic")
     bpr_16 = implicit.loss_name("bpr", n_negatives=16)
     for experiment, keep in [
@@ -309,7 +450,12 @@ EXPERIMENTS = {
     "bpr": bpr,
     "positives >= 4": positives_4,
     "EASE": ease,
+    FEATURES: feature_models,
+    "questionnaire": questionnaire_grid,
 }
+#: The experiments whose chosen rows keep per-user NDCG (:func:`compared_rows`): notebook
+#: 08's. Notebook 09 retrains its chosen models, so its intervals need no stored values.
+RANKING_EXPERIMENTS = tuple(name for name in EXPERIMENTS if name not in (FEATURES, "questionnaire"))
 
 
 def main(argv=None) -> pd.DataFrame | None:
