@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import mean_absolute_error, mean_squared_error
 
+from reco._checks import positive_int
 from reco.constants import MAX_RATING, MIN_RATING, SEED
 
 __all__ = [
@@ -248,12 +249,11 @@ def rmse_gap(
     """
     y, a = _pair(y, a, "a")
     _, b = _pair(y, b, "b")
-    if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 1:
-        raise ValueError(f"n_boot must be a whole number of at least 1; got {n_boot!r}.")
+    n_boot = positive_int(n_boot, "n_boot", "for example n_boot=2000")
     if not 0 < float(confidence) < 1:
         raise ValueError(f"confidence must lie in (0, 1); got {confidence!r}. Fix: 0.95.")
     square_a, square_b = (a - y) ** 2, (b - y) ** 2
-    rows = np.random.default_rng(seed).integers(0, len(y), size=(int(n_boot), len(y)))
+    rows = np.random.default_rng(seed).integers(0, len(y), size=(n_boot, len(y)))
     gaps = np.sqrt(square_a[rows].mean(axis=1)) - np.sqrt(square_b[rows].mean(axis=1))
     tail = (1 - float(confidence)) / 2
     low, high = np.quantile(gaps, [tail, 1 - tail])
