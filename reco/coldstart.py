@@ -38,9 +38,11 @@ __all__ = [
     "FOLD_IN_L2",
     "FoldedUser",
     "fold_in",
+    "fold_in_many",
     "given_ratings",
     "ridge_fold_in",
     "softmax_fold_in",
+    "softmax_fold_in_many",
 ]
 
 #: Ridge penalty of :func:`ridge_fold_in` and :func:`softmax_fold_in` by default.
@@ -187,7 +189,8 @@ def softmax_fold_in(
     Minimises ``-sum_{i in movies} log softmax(u W + c)_i + l2 * |u|^2`` over
     ``u`` with the movie factors ``W`` and prior ``c`` fixed, by L-BFGS from
     ``u = 0`` (deterministic). With no movies the answer is ``u = 0``: the
-    prior ``c``, a popularity ranking.
+    prior ``c``, a popularity ranking. :func:`softmax_fold_in_many` folds in
+    many users at once; this is the same solve for one.
 
     Args:
         kernel: float ``(k, n_movies)``, the ``movie_scores`` layer's kernel.
@@ -198,26 +201,64 @@ def softmax_fold_in(
     Returns:
         a :class:`FoldedUser` with logits as scores and no stars.
     """
+    return softmax_fold_in_many(kernel, bias, [movies], l2=l2)[0]
+
+
+def softmax_fold_in_many(
+    kernel: np.ndarray,
+    bias: np.ndarray,
+    movie_lists: list,
+    *,
+    l2: float = FOLD_IN_L2,
+) -> list[FoldedUser]:
+    """Fold many users into the implicit model at once (:func:`softmax_fold_in` for each).
+
+    The users' objectives share nothing but ``W``, so their sum is minimised
+    by each user's own optimum: one L-BFGS solve over all the vectors finds
+    them all, and scores every user in one matrix product. That product reads
+    ``W`` once for all users instead of once per user per step, which on a CPU
+    is what a fold-in's time is spent on (notebook 09 folds in hundreds).
+    The solve stops when no gradient entry exceeds ``1e-6``, so a user's
+    vector does not depend on which other users are folded in with them,
+    beyond that tolerance.
+
+    Args:
+        kernel: float ``(k, n_movies)``, the ``movie_scores`` layer's kernel.
+        bias: float ``(n_movies,)``, its bias.
+        movie_lists: for each user, the movies they liked (indices).
+        l2: the penalty on each ``u``.
+
+    Returns:
+        a :class:`FoldedUser` per user, in order.
+    """
     from scipy.optimize import minimize
+    from scipy.special import logsumexp
 
     W = np.asarray(kernel, dtype=np.float64)
     c = np.asarray(bias, dtype=np.float64).reshape(-1)
-    movies = np.asarray(movies, dtype=np.int64)
-    liked = W[:, movies].sum(axis=1)
+    lists = [np.asarray(m, dtype=np.int64).reshape(-1) for m in movie_lists]
+    U = np.zeros((len(lists), W.shape[0]))
+    fit = np.array([len(m) > 0 for m in lists], dtype=bool)
+    if fit.any():
+        chosen = [m for m, f in zip(lists, fit, strict=True) if f]
+        counts = np.array([len(m) for m in chosen], dtype=np.float64)
+        liked = np.stack([W[:, m].sum(axis=1) for m in chosen])  # (users, k)
+        prior = np.array([c[m].sum() for m in chosen])
 
-    def loss(u):
-        logits = u @ W + c
-        top = logits.max()
-        log_z = top + np.log(np.exp(logits - top).sum())
-        p = np.exp(logits - log_z)
-        value = -(logits[movies].sum() - len(movies) * log_z) + l2 * u @ u
-        grad = -(liked - len(movies) * (W @ p)) + 2 * l2 * u
-        return value, grad
+        def loss(x):
+            V = x.reshape(liked.shape)
+            logits = V @ W + c
+            log_z = logsumexp(logits, axis=1)
+            P = np.exp(logits - log_z[:, None])
+            value = -((V * liked).sum() + prior.sum() - counts @ log_z) + l2 * (V * V).sum()
+            grad = -(liked - counts[:, None] * (P @ W.T)) + 2 * l2 * V
+            return value, grad.reshape(-1)
 
-    u = np.zeros(W.shape[0])
-    if len(movies):
-        u = minimize(loss, u, jac=True, method="L-BFGS-B", options={"maxiter": 200}).x
-    return FoldedUser((u @ W + c).astype(np.float32), None, u.astype(np.float32))
+        options = {"maxiter": 1000, "gtol": 1e-6, "ftol": 0.0}
+        U[fit] = minimize(loss, U[fit].reshape(-1), jac=True, method="L-BFGS-B",
+                          options=options).x.reshape(liked.shape)  # fmt: skip
+    scores = (U @ W + c).astype(np.float32)
+    return [FoldedUser(s, None, u.astype(np.float32)) for s, u in zip(scores, U, strict=True)]
 
 
 def fold_in(model, movies, stars, *, l2: float = FOLD_IN_L2) -> FoldedUser:
@@ -236,8 +277,24 @@ def fold_in(model, movies, stars, *, l2: float = FOLD_IN_L2) -> FoldedUser:
     Raises:
         ValueError: the model's kind cannot fold in a user.
     """
-    movies = np.asarray(movies, dtype=np.int32)
-    stars = np.asarray(stars, dtype=np.float32)
+    return fold_in_many(model, [(movies, stars)], l2=l2)[0]
+
+
+def fold_in_many(model, answers, *, l2: float = FOLD_IN_L2) -> list[FoldedUser]:
+    """Fold many new users into a trained model: :func:`fold_in` for each, solved together where the kind can.
+
+    Args:
+        model: as for :func:`fold_in`.
+        answers: for each user, their ``(movies, stars)``.
+        l2: the ridge penalty of the fold-in.
+
+    Returns:
+        a :class:`FoldedUser` per user, in order.
+    """
+    answers = [
+        (np.asarray(movies, dtype=np.int32), np.asarray(stars, dtype=np.float32))
+        for movies, stars in answers
+    ]
     if kinds._is_baseline(model):
         if not hasattr(model, "score_history"):
             raise ValueError(
@@ -245,6 +302,12 @@ def fold_in(model, movies, stars, *, l2: float = FOLD_IN_L2) -> FoldedUser:
                 "or PopularityBaseline, or fold into V2."
             )
         model._check_fitted()
-        scores = np.asarray(model.score_history(movies), dtype=np.float32)
-        return FoldedUser(scores, None, np.zeros(0, np.float32))
-    return kinds.kind_of(model).fold_in(model, movies, stars, l2=l2)
+        return [
+            FoldedUser(
+                np.asarray(model.score_history(movies), dtype=np.float32),
+                None,
+                np.zeros(0, np.float32),
+            )
+            for movies, _ in answers
+        ]
+    return kinds.kind_of(model).fold_in_many(model, answers, l2=l2)

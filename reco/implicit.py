@@ -463,11 +463,15 @@ class ImplicitKind(kinds.ModelKind):
         The model learned from positives (ratings of at least
         :data:`POSITIVE_RATING`), so only those of the new user count.
         """
-        from reco.coldstart import softmax_fold_in
+        return self.fold_in_many(model, [(movies, stars)], l2=l2)[0]
+
+    def fold_in_many(self, model, answers, *, l2):
+        """All the users in one solve (:func:`reco.coldstart.softmax_fold_in_many`)."""
+        from reco.coldstart import softmax_fold_in_many
 
         kernel, bias = self._movie_scores(model)
-        liked = np.asarray(movies)[np.asarray(stars) >= POSITIVE_RATING]
-        return softmax_fold_in(kernel, bias, liked, l2=l2)
+        liked = [np.asarray(m)[np.asarray(s) >= POSITIVE_RATING] for m, s in answers]
+        return softmax_fold_in_many(kernel, bias, liked, l2=l2)
 
 
 #: The two losses notebook 08 compares first. The contract accepts more

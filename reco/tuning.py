@@ -67,6 +67,9 @@ METRICS = ("ndcg", "recall", "precision", "coverage")
 #: Metrics where lower is better: the validation RMSE in stars, of the rows of rating
 #: models that notebook 09 compares (empty in the other rows).
 LOWER_IS_BETTER = ("rmse",)
+#: The experiments whose chosen models notebook 09 retrains on its own splits, so
+#: the table keeps no per-user values for them (notebook 08's experiments do).
+RETRAINED_EXPERIMENTS = ("features", "questionnaire")
 
 #: The table's columns, in order. ``settings`` is compact JSON of the builder's
 #: keywords, the :class:`reco.config.TrainConfig` fields and the loss;

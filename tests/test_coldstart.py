@@ -226,3 +226,35 @@ def test_a_new_users_bad_rating_is_refused_before_anything_is_computed(v2, data)
     movie = int(data.encoder.movies.classes_[0])
     with pytest.raises(ValueError, match="outside the model's range"):
         recommend_new_user(v2, data.encoder, data.ratings, data.movies, {movie: 0.0})
+
+
+def test_folding_in_many_users_at_once_gives_each_user_their_own_solve():
+    """The joint solve of softmax_fold_in_many separates: each user gets their own optimum."""
+    rng = np.random.default_rng(3)
+    W, c = rng.normal(size=(6, 40)), rng.normal(size=40) * 0.1
+    lists = [np.array([1, 5]), np.array([], dtype=np.int64), np.array([2, 9, 30, 31])]
+    many = coldstart.softmax_fold_in_many(W, c, lists, l2=0.1)
+    assert len(many) == 3
+    for movies, joint in zip(lists, many, strict=True):
+        alone = softmax_fold_in(W, c, movies, l2=0.1)
+        np.testing.assert_allclose(joint.scores, alone.scores, atol=1e-4)
+    np.testing.assert_allclose(many[1].scores, c, rtol=1e-6)  # no movies: the prior
+    assert not np.allclose(many[0].factors, many[2].factors, atol=1e-3)
+
+
+@pytest.mark.parametrize("which", ["v2", "implicit", "ease"])
+def test_fold_in_many_gives_what_fold_in_gives_each_user(course, implicit, which):
+    """reco.coldstart.fold_in_many: each kind's batch, or the loop, equals one user at a time."""
+    if which == "ease":
+        model = baselines.EASE(lam=10.0).fit(course.split)
+    else:
+        model = course.models["v2"] if which == "v2" else implicit.multinomial[0]
+    answers = [
+        (np.array([0, 1, 2]), np.array([5.0, 4.0, 3.0])),
+        (np.array([3]), np.array([2.0])),  # nothing liked, for the implicit model
+        (np.array([4, 5]), np.array([4.5, 5.0])),
+    ]
+    many = coldstart.fold_in_many(model, answers, l2=1.0)
+    for (movies, stars), joint in zip(answers, many, strict=True):
+        alone = fold_in(model, movies, stars, l2=1.0)
+        np.testing.assert_allclose(joint.scores, alone.scores, atol=1e-4)

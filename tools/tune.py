@@ -89,7 +89,8 @@ MF = implicit.ImplicitKind.name
 
 # Notebook 09. The feature model's grid, as (builder keywords, TrainConfig): V2's training
 # settings, its defaults (50 ID factors, 16 side factors, date features) and one change each.
-FEATURES = "features"
+FEATURES, QUESTIONNAIRE = tuning.RETRAINED_EXPERIMENTS
+FEATURE_KIND = kinds.get("features").name  # the model kind the experiment trains
 V2_CONFIG = kinds.get("v2").config
 FEATURE_GRID = [
     ({}, V2_CONFIG),
@@ -238,7 +239,7 @@ def train_kind(name, encoder, data_split, kwargs, config, loss, seed, min_rating
     training seconds.
     """
     train.set_seed(seed)
-    if name == FEATURES:
+    if name == FEATURE_KIND:
         kwargs = {**kwargs, "features": movie_features, "trained_on": data_split}
     model = train.build_model(name, encoder, **kwargs)
     data_ = implicit.positives(data_split, min_rating) if min_rating else data_split
@@ -330,7 +331,7 @@ def feature_models(run: Run) -> None:
     v2 = kinds.get("v2")
     run.fit(FEATURES, "v2", {}, v2.config, v2.default_loss, SEED, rmse=True)
     for kwargs, config in FEATURE_GRID:
-        run.fit(FEATURES, FEATURES, kwargs, config, v2.default_loss, SEED, rmse=True)
+        run.fit(FEATURES, FEATURE_KIND, kwargs, config, v2.default_loss, SEED, rmse=True)
 
 
 def questionnaire_grid(run: Run) -> None:
@@ -342,7 +343,7 @@ def questionnaire_grid(run: Run) -> None:
     5 answers about the most popular movies; then the random and varied orders
     at each method's best penalty ("varied": far apart in V2's movie factors).
     """
-    name = "questionnaire"
+    name = QUESTIONNAIRE
     ease_row, mf_row = run.best("EASE"), run.best("positives >= 4")
     if run.dry_run or ease_row is None or mf_row is None:
         if not run.dry_run:
@@ -451,11 +452,13 @@ EXPERIMENTS = {
     "positives >= 4": positives_4,
     "EASE": ease,
     FEATURES: feature_models,
-    "questionnaire": questionnaire_grid,
+    QUESTIONNAIRE: questionnaire_grid,
 }
 #: The experiments whose chosen rows keep per-user NDCG (:func:`compared_rows`): notebook
 #: 08's. Notebook 09 retrains its chosen models, so its intervals need no stored values.
-RANKING_EXPERIMENTS = tuple(name for name in EXPERIMENTS if name not in (FEATURES, "questionnaire"))
+RANKING_EXPERIMENTS = tuple(
+    name for name in EXPERIMENTS if name not in tuning.RETRAINED_EXPERIMENTS
+)
 
 
 def main(argv=None) -> pd.DataFrame | None:
