@@ -38,6 +38,7 @@ from reco import (
     baselines,
     data,
     evaluate,
+    feature_model,
     features,
     implicit,
     kinds,
@@ -90,7 +91,7 @@ MF = implicit.ImplicitKind.name
 # Notebook 09. The feature model's grid, as (builder keywords, TrainConfig): V2's training
 # settings, its defaults (50 ID factors, 16 side factors, date features) and one change each.
 FEATURES, QUESTIONNAIRE = tuning.RETRAINED_EXPERIMENTS
-FEATURE_KIND = kinds.get("features").name  # the model kind the experiment trains
+FEATURE_KIND = feature_model.FeatureKind.name  # the model kind the experiment trains
 V2_CONFIG = kinds.get("v2").config
 FEATURE_GRID = [
     ({}, V2_CONFIG),
