@@ -35,7 +35,11 @@ NOTEBOOKS = sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb
 #: The notebook page whose plots are checked and photographed (loss curves).
 PLOTTED = "02_dot_product_v1"
 #: The notebook pages whose exercise links are followed (issue 17).
-EXERCISED = ("07_evaluating_recommendations", "08_learning_to_rank")
+EXERCISED = (
+    "07_evaluating_recommendations",
+    "08_learning_to_rank",
+    "09_side_features_and_cold_start",
+)
 PHONE = {"width": 400, "height": 800}
 LAPTOP = {"width": 1280, "height": 900}
 #: Each DataFrame of a page: its width and the width of the box it scrolls in, in px.
@@ -154,6 +158,7 @@ PHOTOGRAPHED = {
     "landing": ("", "article table"),
     "07": ("notebooks/07_evaluating_recommendations.html", "article a[href*='exercises/']"),
     "08": ("notebooks/08_learning_to_rank.html", "article a[href*='exercises/']"),
+    "09": ("notebooks/09_side_features_and_cold_start.html", "article a[href*='exercises/']"),
     "exercise-07": ("exercises/07_evaluating_recommendations.html", None),
 }
 

@@ -339,3 +339,141 @@ def test_03_q4_wide_models_must_be_trained_as_v2_was():
     test(wide50, wide(100))
     with pytest.raises(AssertionError, match="not trained as v2 was"):
         test(wide50, wide(100, on=split.course_split(encoded)))
+
+
+# ------------------------------------------------------------------ 09: cold start, on validation only
+
+
+def each_fails_saying(test, wrong: dict) -> None:
+    """Each wrong answer (the arguments of ``test``) fails with its message, a regex."""
+    for message, answer in wrong.items():
+        with pytest.raises(AssertionError, match=message):
+            test(*answer)
+
+
+@pytest.fixture(scope="module")
+def cold_start_data():
+    """09's setup: the ratings encoded, the global time split and the catalogue's genres."""
+    from reco import data, features, split
+
+    encoded, encoder = split.encode_ids(data.load_ratings())
+    genres = features.genre_matrix(data.load_movies(), encoder)
+    return encoded, split.time_split(encoded), genres
+
+
+def test_09_the_solution_passes_every_test_and_never_reads_the_test_part():
+    """The master's own cells, run in order here, pass its tests and record no test-part read."""
+    import inspect
+
+    from reco import split
+
+    name = "09_side_features_and_cold_start"
+    namespace: dict = {}
+    in_tests = False
+    split.reset_test_reads()
+    try:
+        for kind, text in blocks(ROOT / "exercises" / f"{name}.md"):
+            if kind == "otter":
+                head = text.strip().splitlines()[0].strip().upper()
+                in_tests = head == "# BEGIN TESTS" or (in_tests and head != "# END TESTS")
+            elif not in_tests:  # the setup, the solutions and the cells between them
+                exec(compile(text, name, "exec"), namespace)
+        tests = master_tests(name)
+        for test in tests.values():
+            test(**{p: namespace[p] for p in inspect.signature(test).parameters})
+        assert split.test_reads().empty, split.test_reads()
+    finally:
+        split.reset_test_reads()
+    assert {"test_q1_answer", "test_q2_answer", "test_q3_answer"} <= set(tests)
+
+
+def test_09_q1_counts_ratings_and_distinct_movies_of_the_validation_part(cold_start_data):
+    from reco import split
+
+    encoded, by_time, _ = cold_start_data
+    test = master_tests("09_side_features_and_cold_start")["test_q1_answer"]
+    val = split.cold_start_counts(by_time, part="val")
+    on_test = split.cold_start_counts(by_time, part="test")
+    right = (val["ratings by new users"] / val["ratings"], val["new movies"], 0)
+    test(*right)
+    test(np.float64(right[0]), np.int64(right[1]), np.int64(0))  # numpy types
+    wrong = {
+        "share of new users": (val["new users"] / val["users"], right[1], 0),
+        "test part's share": (on_test["ratings by new users"] / on_test["ratings"], right[1], 0),
+        "counts the ratings of new movies": (right[0], val["ratings of new movies"], 0),
+        "llo_new_users is off": (right[0], right[1], val["new users"]),  # the time split's
+    }
+    each_fails_saying(test, wrong)
+
+
+def test_09_q2_wants_the_new_movies_and_the_training_mean(cold_start_data):
+    from reco import baselines, metrics
+
+    _, by_time, genres = cold_start_data
+    test = master_tests("09_side_features_and_cold_start")["test_q2_answer"]
+    new = metrics.unseen_mask(by_time.X_val, by_time.X_train)
+    X, y = by_time.X_val[new], by_time.y_val[new]
+
+    def rmse(pred):
+        return metrics.rmse_mae(y, pred)["rmse"]
+
+    mean = np.full(len(y), by_time.y_train.mean())
+    genre = baselines.GenreMeanBaseline(genres).fit(by_time).predict(X)
+    user = baselines.GenreMeanBaseline(genres, user_bias=True).fit(by_time).predict(X)
+    right = [rmse(mean), rmse(genre), rmse(user), True, True]
+    assert right[1] < right[0] and right[2] < right[1]
+    test(*right)
+    every = metrics.rmse_mae(by_time.y_val, np.full(len(by_time.y_val), by_time.y_train.mean()))
+    damped_100 = baselines.GenreMeanBaseline(genres, damping=100).fit(by_time).predict(X)
+    wrong = {
+        "over every validation rating": [every["rmse"], *right[1:]],
+        "mean of the training ratings": [rmse(np.full(len(y), y.mean())), *right[1:]],
+        "rmse_genre is off": [right[0], rmse(damped_100), *right[2:]],
+        "rmse_genre_user is off": [right[0], right[1], right[1], True, True],
+        "genre_tie": [*right[:4], False],  # the gap is a tie: its interval includes 0
+    }
+    each_fails_saying(test, wrong)
+
+
+def test_09_q3_the_trap_removes_only_the_asked_movies(cold_start_data):
+    import pandas as pd
+
+    from reco import baselines, evaluate, questionnaire
+
+    encoded, _, _ = cold_start_data
+    test = master_tests("09_side_features_and_cold_start")["test_q3_answer"]
+    held_out = questionnaire.new_user_split(encoded)
+    popularity = baselines.PopularityBaseline().fit(held_out.split)
+    orders = {s: questionnaire.question_order(s, held_out.split) for s in ("popular", "random")}
+
+    def ndcg(recs):
+        return evaluate.ranking_metrics(recs, held_out.split, part="val")["ndcg"]
+
+    def lists(order, ranking, n=10):
+        """Each user's first 10 movies of ``ranking`` that ``order`` did not ask them about."""
+        rows = []
+        for user, (movies, _) in questionnaire.asked(order, held_out.pool("val"), n).items():
+            skip = set(movies.tolist())
+            ranked = [m for m in ranking[: 10 + n] if m not in skip][:10]
+            rows += [(user, int(m), rank) for rank, m in enumerate(ranked, 1)]
+        return pd.DataFrame(rows, columns=["user", "movie", "rank"])
+
+    fair = {
+        name: questionnaire.questionnaire_metrics(popularity, held_out, order, 10)["ndcg"].mean()
+        for name, order in orders.items()
+    }
+    trap = {name: ndcg(lists(order, orders["popular"])) for name, order in orders.items()}
+    assert trap["popular"] > trap["random"] + 0.02  # the trap favours popular questions
+    test(fair, trap, "b")
+    kept = ndcg(lists(orders["popular"], orders["popular"], n=0))  # nothing asked is removed
+    own_order = ndcg(lists(orders["random"], orders["random"]))  # lists drawn from the order asked
+    wrong = {
+        "the fair score": (fair, dict(fair), "b"),
+        r'trap\["popular"\] is off': (fair, {"popular": kept, "random": kept}, "b"),
+        r'trap\["random"\] is off': (fair, {**trap, "random": own_order}, "b"),
+        r'fair\["popular"\] is off': ({**fair, "popular": trap["popular"]}, trap, "b"),
+    }
+    each_fails_saying(test, wrong)
+    for letter in ("a", "c"):
+        with pytest.raises(AssertionError):
+            test(fair, trap, letter)

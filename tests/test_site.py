@@ -118,6 +118,9 @@ REFERENCE_ANCHORS = (
     "howard-2020",
     "banerjee-2020",
     "rendle-2019",
+    "meng-2020",
+    "ji-2023",
+    "wang-2021",
 )
 
 
