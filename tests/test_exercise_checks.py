@@ -353,12 +353,13 @@ def each_fails_saying(test, wrong: dict) -> None:
 
 @pytest.fixture(scope="module")
 def cold_start_data():
-    """09's setup: the ratings encoded, the global time split and the catalogue's genres."""
+    """09's setup: the ratings encoded, the time split with earlier cuts, leave-last-out, genres."""
     from reco import data, features, split
 
     encoded, encoder = split.encode_ids(data.load_ratings())
     genres = features.genre_matrix(data.load_movies(), encoder)
-    return encoded, split.time_split(encoded), genres
+    early = split.time_split(encoded, val_quantile=0.7, test_quantile=0.85)
+    return encoded, early, split.leave_last_out_split(encoded), genres
 
 
 def test_09_the_solution_passes_every_test_and_never_reads_the_test_part():
@@ -390,46 +391,59 @@ def test_09_the_solution_passes_every_test_and_never_reads_the_test_part():
 def test_09_q1_counts_ratings_and_distinct_movies_of_the_validation_part(cold_start_data):
     from reco import split
 
-    encoded, by_time, _ = cold_start_data
+    encoded, early, last_out, _ = cold_start_data
     test = master_tests("09_side_features_and_cold_start")["test_q1_answer"]
-    val = split.cold_start_counts(by_time, part="val")
-    on_test = split.cold_start_counts(by_time, part="test")
+    val = split.cold_start_counts(early, part="val")
+    on_test = split.cold_start_counts(early, part="test")
+    default = split.cold_start_counts(split.time_split(encoded), part="val")  # the notebook's
     right = (val["ratings by new users"] / val["ratings"], val["new movies"], 0)
+    assert split.cold_start_counts(last_out, part="val")["new users"] == 0
+    assert (val["ratings"], val["ratings by new users"], val["new movies"]) == (15125, 13137, 1131)
     test(*right)
     test(np.float64(right[0]), np.int64(right[1]), np.int64(0))  # numpy types
     wrong = {
         "share of new users": (val["new users"] / val["users"], right[1], 0),
         "test part's share": (on_test["ratings by new users"] / on_test["ratings"], right[1], 0),
+        "the notebook's cuts": (default["ratings by new users"] / default["ratings"], right[1], 0),
         "counts the ratings of new movies": (right[0], val["ratings of new movies"], 0),
+        "new_movies is off": (right[0], default["new movies"], 0),
         "llo_new_users is off": (right[0], right[1], val["new users"]),  # the time split's
     }
     each_fails_saying(test, wrong)
 
 
 def test_09_q2_wants_the_new_movies_and_the_training_mean(cold_start_data):
-    from reco import baselines, metrics
+    from reco import baselines, metrics, split
 
-    _, by_time, genres = cold_start_data
+    encoded, _, last_out, genres = cold_start_data
     test = master_tests("09_side_features_and_cold_start")["test_q2_answer"]
-    new = metrics.unseen_mask(by_time.X_val, by_time.X_train)
-    X, y = by_time.X_val[new], by_time.y_val[new]
+    new = metrics.unseen_mask(last_out.X_val, last_out.X_train)
+    X, y = last_out.X_val[new], last_out.y_val[new]
+    assert len(y) == 735  # a user's last ratings can be a movie's first
 
     def rmse(pred):
         return metrics.rmse_mae(y, pred)["rmse"]
 
-    mean = np.full(len(y), by_time.y_train.mean())
-    genre = baselines.GenreMeanBaseline(genres).fit(by_time).predict(X)
-    user = baselines.GenreMeanBaseline(genres, user_bias=True).fit(by_time).predict(X)
+    mean = np.full(len(y), last_out.y_train.mean())
+    genre = baselines.GenreMeanBaseline(genres).fit(last_out).predict(X)
+    user = baselines.GenreMeanBaseline(genres, user_bias=True).fit(last_out).predict(X)
     right = [rmse(mean), rmse(genre), rmse(user), True, True]
-    assert right[1] < right[0] and right[2] < right[1]
+    assert right[1] < right[0] and right[2] < right[1]  # lower, and lower again with the user
+    gap = metrics.rmse_gap(y, genre, mean)
+    assert gap["low"] < 0 < gap["high"]  # yet the genre mean ties with the global mean
     test(*right)
-    every = metrics.rmse_mae(by_time.y_val, np.full(len(by_time.y_val), by_time.y_train.mean()))
-    damped_100 = baselines.GenreMeanBaseline(genres, damping=100).fit(by_time).predict(X)
+    every = metrics.rmse_mae(last_out.y_val, np.full(len(last_out.y_val), last_out.y_train.mean()))
+    by_time = split.time_split(encoded)  # the notebook's split, whose new movies it prints
+    on_time = metrics.unseen_mask(by_time.X_val, by_time.X_train)
+    time_mean = metrics.baseline_rmse(by_time.y_train, by_time.y_val[on_time])
+    damped_100 = baselines.GenreMeanBaseline(genres, damping=100).fit(last_out).predict(X)
     wrong = {
+        "time split's new movies": [time_mean, *right[1:]],
         "over every validation rating": [every["rmse"], *right[1:]],
         "mean of the training ratings": [rmse(np.full(len(y), y.mean())), *right[1:]],
         "rmse_genre is off": [right[0], rmse(damped_100), *right[2:]],
         "rmse_genre_user is off": [right[0], right[1], right[1], True, True],
+        "genre_lower": [*right[:3], False, True],
         "genre_tie": [*right[:4], False],  # the gap is a tie: its interval includes 0
     }
     each_fails_saying(test, wrong)
@@ -440,7 +454,7 @@ def test_09_q3_the_trap_removes_only_the_asked_movies(cold_start_data):
 
     from reco import baselines, evaluate, questionnaire
 
-    encoded, _, _ = cold_start_data
+    encoded = cold_start_data[0]
     test = master_tests("09_side_features_and_cold_start")["test_q3_answer"]
     held_out = questionnaire.new_user_split(encoded)
     popularity = baselines.PopularityBaseline().fit(held_out.split)
