@@ -246,6 +246,7 @@ def top_k(
     *,
     context=None,
     fallback=None,
+    block_users: int | None = None,
 ) -> pd.DataFrame:
     """Recommend ``k`` movies to every user with training ratings, following the protocol.
 
@@ -265,6 +266,9 @@ def top_k(
         fallback: the lists of users with no training ratings: ``None`` (none,
             as the course's random splits need), ``"popularity"`` (the most-rated
             training movies), or a fitted model or baseline that scores them.
+        block_users: how many users are scored at once; default: as many as
+            fit in :data:`SCORE_BLOCK` scores, so memory stays bounded however
+            many users and movies there are. The lists do not depend on it.
 
     Returns:
         a DataFrame with columns ``user`` and ``movie`` (encoded indices),
@@ -280,31 +284,64 @@ def top_k(
     _check_part(split, part)
     n_users, n_movies = index_sizes(split)
     known = np.unique(split.X_train[:, 0])
-    if fallback is None:
-        users = known
-        scores = np.array(score_users(model, users, n_movies, context=context), dtype=np.float32)
-    else:
-        users = np.arange(n_users)
-        scores = np.empty((n_users, n_movies), dtype=np.float32)
-        scores[known] = score_users(model, known, n_movies, context=context)
-        new = np.setdiff1d(users, known)
-        scores[new] = _fallback_scores(fallback, split, new, n_movies, context)
-    scores[:, np.setdiff1d(np.arange(n_movies), _catalogue_movies(split))] = -np.inf
+    users = known if fallback is None else np.arange(n_users)
+    tie_rank = tie_order(_popularity(split, n_movies))
+    outside = np.setdiff1d(np.arange(n_movies), _catalogue_movies(split))
     excluded = _excluded(split, part)
-    row_of = np.full(n_users, -1)
-    row_of[users] = np.arange(len(users))
-    rows = row_of[excluded[:, 0]]
-    seen = rows >= 0
-    scores[rows[seen], excluded[seen, 1]] = -np.inf
-    r, c, ranks = rank_scores(scores, k, tie_order(_popularity(split, n_movies)))
-    return pd.DataFrame(
-        {
-            USER_IDX_COL: users[r].astype(np.int64),
-            MOVIE_IDX_COL: c.astype(np.int64),
-            "rank": ranks.astype(np.int64),
-            "score": scores[r, c],
-        }
-    )
+    excluded = excluded[np.argsort(excluded[:, 0], kind="stable")]  # by user, to slice per block
+    block = _block_users(n_movies, block_users)
+    frames = []
+    for start in range(0, len(users), block):  # bounded memory: one block of users at a time
+        some = users[start : start + block]
+        scores = _block_scores(model, split, some, known, n_movies, context, fallback)
+        scores[:, outside] = -np.inf
+        lo, hi = np.searchsorted(excluded[:, 0], [some[0], some[-1] + 1])
+        seen = excluded[lo:hi]
+        rows = np.minimum(np.searchsorted(some, seen[:, 0]), len(some) - 1)
+        listed = some[rows] == seen[:, 0]  # not so for a user with no list (validation only)
+        scores[rows[listed], seen[listed, 1]] = -np.inf
+        r, c, ranks = rank_scores(scores, k, tie_rank)
+        frames.append(
+            pd.DataFrame(
+                {
+                    USER_IDX_COL: some[r].astype(np.int64),
+                    MOVIE_IDX_COL: c.astype(np.int64),
+                    "rank": ranks.astype(np.int64),
+                    "score": scores[r, c],
+                }
+            )
+        )
+    if not frames:
+        empty = np.empty(0, dtype=np.int64)
+        cols = {USER_IDX_COL: empty, MOVIE_IDX_COL: empty, "rank": empty}
+        return pd.DataFrame({**cols, "score": np.empty(0, dtype=np.float32)})
+    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+
+#: Most scores :func:`top_k` holds at once (float32): 2**25, 128 MB. A block holds as many
+#: users as fit, so ml-latest-small's 610 users x 9,724 movies are one block, and
+#: ml-25m's 162,541 x 59,047 (38 GB at once) go in blocks of 568 users.
+SCORE_BLOCK = 1 << 25
+
+
+def _block_users(n_movies: int, block_users) -> int:
+    if block_users is not None:
+        return check_count(block_users, "block_users")
+    return max(1, SCORE_BLOCK // max(n_movies, 1))
+
+
+def _block_scores(model, split, users, known, n_movies, context, fallback) -> np.ndarray:
+    """Score every movie for ``users`` (sorted): the model for known users, the fallback for new."""
+    if fallback is None:
+        return np.array(score_users(model, users, n_movies, context=context), dtype=np.float32)
+    scores = np.empty((len(users), n_movies), dtype=np.float32)
+    is_known = np.isin(users, known)
+    if is_known.any():
+        scores[is_known] = score_users(model, users[is_known], n_movies, context=context)
+    if not is_known.all():
+        new = users[~is_known]
+        scores[~is_known] = _fallback_scores(fallback, split, new, n_movies, context)
+    return scores
 
 
 def _fallback_scores(fallback, split: Split, users: np.ndarray, n_movies: int, context):

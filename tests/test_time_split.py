@@ -681,3 +681,41 @@ def test_merge_val_moves_validation_into_training_with_its_context(cold):
     assert (merged.n_users, merged.n_movies) == (split.n_users, split.n_movies)
     with pytest.raises(ValueError, match="no validation part to merge"):
         merge_val(merged)
+
+
+# --------------------------------------------------------------------------- top_k in blocks
+
+
+@pytest.mark.parametrize("part", ["val", "test"])
+@pytest.mark.parametrize("fallback", [None, "popularity", "bias"])
+def test_the_lists_do_not_depend_on_how_many_users_are_scored_at_once(cold, fitted, part, fallback):
+    split = cold[2]
+    fallback = fitted.get(fallback, fallback)
+    whole = evaluate.top_k(fitted["random"], split, k=5, part=part, fallback=fallback)
+    for block in (1, 3, 7):
+        blocks = evaluate.top_k(
+            fitted["random"], split, k=5, part=part, fallback=fallback, block_users=block
+        )
+        pd.testing.assert_frame_equal(blocks, whole)
+
+
+def test_top_k_holds_one_block_of_scores_at_a_time():
+    """The scores of all users at once would take 32 MB; a block of 50 users takes 0.8 MB."""
+    import tracemalloc
+
+    n_users, n_movies = 2_000, 4_000
+    rng = np.random.default_rng(0)
+    rows = [(u, int(m), 4.0) for u in range(n_users) for m in rng.choice(n_movies, 3)]
+    split = split_of(rows, test_rows=[(0, n_movies - 1, 4.0)], n_users=n_users, n_movies=n_movies)
+    popularity = PopularityBaseline().fit(split)
+    tracemalloc.start()
+    try:
+        recs = evaluate.top_k(popularity, split, k=10, block_users=50)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert recs["user"].nunique() == n_users
+    assert peak < 8e6, f"peak {peak / 1e6:.1f} MB"  # float64 scores of all users: 64 MB
+    assert evaluate._block_users(59_047, None) == 568  # ml-25m's catalogue: 568 users a block
+    with pytest.raises(ValueError, match="block_users"):
+        evaluate.top_k(popularity, split, block_users=0)
