@@ -3,8 +3,8 @@
 The tests never read the real MovieLens files: these helpers make a few hundred
 ratings that look like MovieLens (sparse ids, half-star ratings, Unix
 timestamps, titles with commas and accents) and write them the way
-``ml-latest-small``, ``ml-100k`` and ``ml-1m`` are written, so the loaders can be
-checked on every layout in milliseconds.
+``ml-latest-small``, ``ml-100k``, ``ml-1m``, ``ml-25m`` and ``ml-32m`` are
+written, so the loaders can be checked on every layout in milliseconds.
 """
 
 from __future__ import annotations
@@ -193,6 +193,67 @@ def write_ml_1m(folder: str | Path, ratings: pd.DataFrame, movies: pd.DataFrame)
     _write(folder / "ratings.dat", "".join(lines), "\n", "latin-1")
     lines = [f"{m.movieId}::{m.title}::{m.genres}\n" for m in movies.itertuples(index=False)]
     _write(folder / "movies.dat", "".join(lines), "\n", "latin-1")
+    return folder
+
+
+#: The files of the ml-25m and ml-32m layouts that ratings/movies do not cover.
+_ML_25M_EXTRA = {
+    "README.txt": "Synthetic ml-25m for the reco tests. Not MovieLens data.\n",
+    "genome-scores.csv": "movieId,tagId,relevance\n1,1,0.029\n1,2,0.0237\n",
+    "genome-tags.csv": "tagId,tag\n1,007\n2,007 (series)\n",
+    "links.csv": "movieId,imdbId,tmdbId\n1,0114709,862\n",
+    "tags.csv": "userId,movieId,tag,timestamp\n3,260,classic,1439472355\n",
+}
+_ML_32M_EXTRA = {
+    "README.txt": "Synthetic ml-32m for the reco tests. Not MovieLens data.\n",
+    "links.csv": "movieId,imdbId,tmdbId\n1,0114709,862\n",
+    "tags.csv": "userId,movieId,tag,timestamp\n22,26479,Kevin Kline,1583038886\n",
+}
+#: How a checksum line is written, by style: md5sum's text and binary modes, and BSD's.
+CHECKSUM_STYLES = {
+    "gnu": "{hex}  {name}\n",
+    "binary": "{hex} *{name}\n",
+    "bsd": "MD5 ({name}) = {hex}\n",
+}
+
+
+def _write_large(folder, ratings, movies, extra) -> Path:
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    ratings = ratings.astype({"rating": np.float64})  # "3.5", not float32 noise
+    (folder / "ratings.csv").write_bytes(ratings.to_csv(index=False, lineterminator="\n").encode())
+    (folder / "movies.csv").write_bytes(movies.to_csv(index=False, lineterminator="\n").encode())
+    for name, text in extra.items():
+        (folder / name).write_bytes(text.encode())
+    return folder
+
+
+def write_ml_25m(folder: str | Path, ratings: pd.DataFrame, movies: pd.DataFrame) -> Path:
+    """Write an ``ml-25m``-style folder: its seven files, CSV with a header, UTF-8.
+
+    Returns:
+        the folder.
+    """
+    return _write_large(folder, ratings, movies, _ML_25M_EXTRA)
+
+
+def write_ml_32m(
+    folder: str | Path, ratings: pd.DataFrame, movies: pd.DataFrame, style: str = "gnu"
+) -> Path:
+    """Write an ``ml-32m``-style folder: its six files, with a correct ``checksums.txt``.
+
+    ``checksums.txt`` lists the MD5 of the four ``.csv`` files, one a line, in
+    ``style`` (a key of :data:`CHECKSUM_STYLES`).
+
+    Returns:
+        the folder.
+    """
+    folder = _write_large(folder, ratings, movies, _ML_32M_EXTRA)
+    lines = [
+        CHECKSUM_STYLES[style].format(hex=hashlib.md5(p.read_bytes()).hexdigest(), name=p.name)
+        for p in sorted(folder.glob("*.csv"))
+    ]
+    (folder / "checksums.txt").write_text("".join(lines))
     return folder
 
 

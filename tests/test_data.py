@@ -1,13 +1,17 @@
 """Tests of reco.data: loaders, lookup order, checksums and clear errors on bad files.
 
 Every test uses small synthetic files (tests/synthetic.py) in tmp_path; the real
-MovieLens data and the user's cache are never touched, and nothing is downloaded:
-a guard fails any HTTP request (downloads are tested in test_download.py).
+MovieLens data and the user's cache and state folders are never touched, and
+nothing is downloaded: a guard fails any HTTP request (downloads are tested in
+test_download.py).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +26,7 @@ from synthetic import (
     make_movies,
     make_ratings,
     write_ml_1m,
+    write_ml_25m,
     write_ml_100k,
     write_ml_latest,
 )
@@ -42,23 +47,26 @@ from reco.data import (
 )
 
 RATINGS_DTYPES = {"userId": "int64", "movieId": "int64", "rating": "float32", "timestamp": "int64"}
+COMPACT_DTYPES = {"userId": "int32", "movieId": "int32", "rating": "float32", "timestamp": "int64"}
 HEADER = b"userId,movieId,rating,timestamp\n"
 
 
 @pytest.fixture(autouse=True)
 def isolated_homes(tmp_path, monkeypatch):
-    """Point every data home at tmp_path and forbid downloads."""
+    """Point every data home and the state folder at tmp_path, and forbid downloads."""
     env_home = tmp_path / "env-home"
     cache = tmp_path / "xdg-cache"
     monkeypatch.setenv("RECO_DATA_HOME", str(env_home))
     monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg-state"))
     monkeypatch.setenv("HOME", str(tmp_path / "user-home"))
+    monkeypatch.setattr(reco.data, "_VERIFIED", {})  # this process has verified nothing yet
 
     def no_network(self, request, *args, **kwargs):
         raise AssertionError(f"test_data.py must not download ({request.url})")
 
     monkeypatch.setattr(requests.adapters.HTTPAdapter, "send", no_network)
-    return {"env": env_home, "cache": cache / "reco"}
+    return {"env": env_home, "cache": cache / "reco", "state": tmp_path / "xdg-state" / "reco"}
 
 
 @pytest.fixture
@@ -79,9 +87,9 @@ def home(tmp_path):
     return path
 
 
-def _assert_ratings_frame(df: pd.DataFrame) -> None:
+def _assert_ratings_frame(df: pd.DataFrame, dtypes=RATINGS_DTYPES) -> None:
     assert list(df.columns) == list(RATINGS_COLUMNS)
-    assert {c: str(t) for c, t in df.dtypes.items()} == RATINGS_DTYPES
+    assert {c: str(t) for c, t in df.dtypes.items()} == dtypes
     assert isinstance(df.index, pd.RangeIndex) and df.index.start == 0
 
 
@@ -212,10 +220,9 @@ def test_verify_file_accepts_lf_and_crlf_and_rejects_one_changed_byte(tmp_path):
         verify_file(tmp_path / "ratings.csv", expected)
 
 
-@pytest.mark.parametrize("line_ending", ["\n", "\r\n"], ids=["LF", "CRLF"])
-def test_load_with_verify_checks_the_recorded_sha(home, ratings, movies, monkeypatch, line_ending):
-    reference = write_ml_latest(home / "reference", ratings, movies)  # LF, for the sha
-    spec = DatasetSpec(
+def _pinned_to(reference: Path) -> DatasetSpec:
+    """A data set "ml-test" in the csv layout whose files are pinned to those of ``reference``."""
+    return DatasetSpec(
         name="ml-test",
         url="http://127.0.0.1:9/ml-test.zip",
         archive_sha256="0" * 64,
@@ -224,7 +231,12 @@ def test_load_with_verify_checks_the_recorded_sha(home, ratings, movies, monkeyp
         movies_file="movies.csv",
         files=file_hashes(reference),
     )
-    monkeypatch.setitem(DATASETS, "ml-test", spec)
+
+
+@pytest.mark.parametrize("line_ending", ["\n", "\r\n"], ids=["LF", "CRLF"])
+def test_load_with_verify_checks_the_recorded_sha(home, ratings, movies, monkeypatch, line_ending):
+    reference = write_ml_latest(home / "reference", ratings, movies)  # LF, for the sha
+    monkeypatch.setitem(DATASETS, "ml-test", _pinned_to(reference))
     folder = write_ml_latest(home / "ml-test", ratings, movies, line_ending=line_ending)
 
     pd.testing.assert_frame_equal(load_ratings("ml-test", data_home=home, verify=True), ratings)
@@ -234,6 +246,212 @@ def test_load_with_verify_checks_the_recorded_sha(home, ratings, movies, monkeyp
     with pytest.raises(DataError, match="ratings.csv"):
         load_ratings("ml-test", data_home=home, verify=True)
     load_ratings("ml-test", data_home=home, verify=False)  # still valid data, so it loads
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 4, 5, 8])
+def test_verify_file_hashes_in_chunks_with_a_crlf_split_across_two(tmp_path, monkeypatch, chunk):
+    data = b"ab\r\ncd\r\r\ne\rf\r\n\r\ng\r"  # CRLFs, a CR before a CRLF, lone CRs
+    boundaries = range(chunk, len(data), chunk)
+    assert any(data[k - 1 : k + 1] == b"\r\n" for k in boundaries)  # a CRLF split in two
+    path = tmp_path / "f.csv"
+    path.write_bytes(data)
+    monkeypatch.setattr(reco.data, "_CHUNK_BYTES", chunk)
+
+    verify_file(path, hashlib.sha256(data.replace(b"\r\n", b"\n")).hexdigest())  # as if read whole
+    for wrong in (data, data.replace(b"\r", b"")):  # not normalised, or lone CRs dropped too
+        with pytest.raises(DataError, match="does not match"):
+            verify_file(path, hashlib.sha256(wrong).hexdigest())
+
+
+def _count_hashes(monkeypatch) -> list[Path]:
+    calls: list[Path] = []
+    real = reco.data._lf_sha256
+
+    def counted(path):
+        calls.append(Path(path))
+        return real(path)
+
+    monkeypatch.setattr(reco.data, "_lf_sha256", counted)
+    return calls
+
+
+def _age(path: Path, seconds: float) -> None:
+    """Set a file's modification time ``seconds`` into the past (as a downloaded file's)."""
+    then = time.time() - seconds
+    os.utime(path, (then, then))
+
+
+def test_a_verified_file_is_hashed_again_only_when_it_changes(
+    tmp_path, monkeypatch, isolated_homes
+):
+    text = HEADER + b"1,31,2.5,1260759144\n"
+    path = tmp_path / "ratings.csv"
+    path.write_bytes(text)
+    _age(path, 3600)
+    expected = hashlib.sha256(text).hexdigest()
+    calls = _count_hashes(monkeypatch)
+
+    verify_file(path, expected)
+    verify_file(path, expected)
+    assert len(calls) == 1  # the second call trusted the size and mtime seen by the first
+
+    monkeypatch.setattr(reco.data, "_VERIFIED", {})  # as a new process: the state file remembers
+    verify_file(path, expected)
+    assert len(calls) == 1
+    (state,) = isolated_homes["state"].iterdir()  # one file, no temporary one left beside it
+    assert json.loads(state.read_text())["files"][str(path.resolve())] == {
+        "size": len(text),
+        "mtime_ns": path.stat().st_mtime_ns,
+        "hash": f"sha256:{expected}",
+    }
+
+    path.write_bytes(text.replace(b"2.5", b"4.5"))  # same size, another content
+    _age(path, 1800)
+    with pytest.raises(DataError, match="does not match"):
+        verify_file(path, expected)
+    assert len(calls) == 2
+    with pytest.raises(DataError, match="does not match"):
+        verify_file(path, expected)  # a failure is never remembered
+    assert len(calls) == 3
+    verify_file(path, hashlib.sha256(path.read_bytes()).hexdigest())  # another expected hash
+    assert len(calls) == 4
+
+
+def test_a_file_modified_just_now_is_not_remembered(tmp_path, monkeypatch, isolated_homes):
+    """Within the file system clock's tick, a rewrite could keep the size and mtime."""
+    path = tmp_path / "ratings.csv"
+    path.write_bytes(HEADER)
+    calls = _count_hashes(monkeypatch)
+    for _ in range(2):
+        verify_file(path, hashlib.sha256(HEADER).hexdigest())
+    assert len(calls) == 2
+    assert not isolated_homes["state"].exists()
+
+
+def test_an_unreadable_state_file_only_costs_a_hash(tmp_path, monkeypatch, isolated_homes):
+    path = tmp_path / "ratings.csv"
+    path.write_bytes(HEADER)
+    _age(path, 3600)
+    isolated_homes["state"].mkdir(parents=True)
+    (isolated_homes["state"] / "verified-files.json").write_text("{not json")
+    calls = _count_hashes(monkeypatch)
+    verify_file(path, hashlib.sha256(HEADER).hexdigest())
+    assert len(calls) == 1
+    monkeypatch.setattr(reco.data, "_VERIFIED", {})
+    verify_file(path, hashlib.sha256(HEADER).hexdigest())  # rewritten whole by the first call
+    assert len(calls) == 1
+
+
+def test_loading_twice_hashes_the_file_once_and_writes_nothing_in_the_data_home(
+    home, ratings, movies, monkeypatch
+):
+    reference = write_ml_latest(home / "ml-test", ratings, movies)
+    monkeypatch.setitem(DATASETS, "ml-test", _pinned_to(reference))
+    for path in reference.iterdir():
+        _age(path, 3600)
+    before = sorted(p.name for p in home.rglob("*"))
+    calls = _count_hashes(monkeypatch)
+
+    for _ in range(2):
+        pd.testing.assert_frame_equal(load_ratings("ml-test", data_home=home), ratings)
+    assert calls == [reference / "ratings.csv"]
+    assert sorted(p.name for p in home.rglob("*")) == before
+
+
+# --------------------------------------------------------------------------- the large sets
+
+
+def test_the_large_sets_are_pinned_by_md5_and_read_compactly():
+    for name, md5, size in [
+        ("ml-25m", "6b51fb2759a8657d3bfcbfc42b592ada", 261_978_986),
+        ("ml-32m", "d472be332d4daa821edc399621853b57", 238_950_008),
+    ]:
+        spec = DATASETS[name]
+        assert spec.archive_hash == f"md5:{md5}" and spec.archive_sha256 is None
+        assert spec.archive_bytes == size and spec.compact and spec.layout == "csv"
+        assert spec.disk_mb * 1e6 > 4 * size  # the zip and its unzipped files, about
+        assert {spec.ratings_file, spec.movies_file} <= set(spec.files)
+    assert DATASETS["ml-32m"].checksums_file == "checksums.txt"
+    assert DATASETS["ml-25m"].checksums_file is None
+    for spec in (DATASETS[n] for n in ("ml-latest-small", "ml-100k", "ml-1m")):
+        assert spec.archive_hash == f"sha256:{spec.archive_sha256}" and not spec.compact
+
+
+@pytest.mark.parametrize(
+    "pins, problem",
+    [({}, "pins no archive hash"), ({"archive_md5": "0" * 31}, "32 lower-case hex"),
+     ({"archive_sha256": "A" * 64}, "64 lower-case hex")],
+    ids=["none", "short-md5", "upper-case-sha256"],
+)  # fmt: skip
+def test_a_spec_must_pin_its_archive_with_a_well_formed_hash(pins, problem):
+    with pytest.raises(ValueError, match=problem):
+        DatasetSpec(**{"archive_sha256": None, **pins}, name="x", url="u", layout="csv",
+                    ratings_file="r", movies_file="m")  # fmt: skip
+
+
+def test_the_compact_reader_gives_the_same_table_in_compact_dtypes(tmp_path):
+    ratings = make_ratings(n_users=30, n_movies=40, density=0.3, seed=5)
+    folder = write_ml_25m(tmp_path / "ml-25m", ratings, make_movies(ratings["movieId"].unique()))
+
+    got = read_ratings(folder / "ratings.csv", compact=True)
+
+    _assert_ratings_frame(got, COMPACT_DTYPES)
+    pd.testing.assert_frame_equal(got, ratings.astype(COMPACT_DTYPES))
+    shuffled = tmp_path / "shuffled.csv"  # not sorted by (user, movie): the other uniqueness test
+    ratings.sample(frac=1.0, random_state=0).astype({"rating": float}).to_csv(shuffled, index=False)
+    assert len(read_ratings(shuffled, compact=True)) == len(ratings)
+    with pytest.raises(ValueError, match="'csv' layout only"):
+        read_ratings(folder / "ratings.csv", layout="100k", compact=True)
+
+
+def test_load_ratings_reads_the_large_sets_compactly(home, tmp_path):
+    ratings = make_ratings(n_users=8, n_movies=12, seed=6)
+    movies = make_movies(ratings["movieId"].unique())
+    write_ml_25m(home / "ml-25m", ratings, movies)
+    got = load_ratings("ml-25m", data_home=home)
+    pd.testing.assert_frame_equal(got, ratings.astype(COMPACT_DTYPES))
+    pd.testing.assert_frame_equal(load_movies("ml-25m", data_home=home), movies, check_dtype=False)
+
+
+# (id, content, keywords the message must hold): the compact reader names the data row
+BAD_COMPACT = [
+    ("non-numeric-user", HEADER + b"1,2,3.5,4\nbob,2,3.5,4\n", ["data row 2", "'userId'", "'bob'"]),
+    ("float-movie", HEADER + b"1,2.0,3.5,4\n", ["data row 1", "'movieId'", "whole numbers"]),
+    ("id-beyond-int32", HEADER + b"1,2,3.5,4\n1,2147483648,3,4\n", ["data row 2", "2**31"]),
+    ("short-row", HEADER + b"1,2,3.5,4\n1,3,4\n", ["data row 2", "4 comma-separated fields"]),
+    ("missing-rating", HEADER + b"1,2,3,4\n1,3,,4\n", ["'rating'", "missing value", "row(s) 2"]),
+    ("rating-off-grid", HEADER + b"1,2,3.3,4\n", ["half stars", "row 1 (3.3)"]),
+    ("rating-nan", HEADER + b"1,2,nan,4\n", ["half stars", "row 1 (nan)"]),
+    ("duplicate-unsorted", HEADER + b"2,1,3,4\n1,2,3,4\n2,1,4,5\n", ["rows [1, 3]", "user 2"]),
+    ("missing-column", b"userId,movieId,rating\n1,2,3\n", ["missing column(s) timestamp"]),
+    ("header-only", HEADER, ["no rows"]),
+    ("html", b"<!DOCTYPE html><html></html>", ["HTML page"]),
+]
+
+
+@pytest.mark.parametrize(
+    "content, keywords", [c[1:] for c in BAD_COMPACT], ids=[c[0] for c in BAD_COMPACT]
+)
+def test_the_compact_reader_names_the_file_the_row_and_the_problem(tmp_path, content, keywords):
+    path = tmp_path / "ratings.csv"
+    path.write_bytes(content)
+    with pytest.raises(DataError) as excinfo:
+        read_ratings(path, compact=True)
+    assert excinfo.type is DataError and str(path) in str(excinfo.value)
+    for keyword in keywords:
+        assert keyword in str(excinfo.value), str(excinfo.value)
+
+
+@pytest.mark.parametrize("name", ["ml-25m", "ml-32m"])
+def test_a_large_set_that_is_absent_offline_says_where_it_looked(home, isolated_homes, name):
+    for load in (load_ratings, load_movies):
+        with pytest.raises(DataError, match=f"'{name}' was not found") as excinfo:
+            load(name, data_home=home, download_if_missing=False)
+        message = str(excinfo.value)
+        for folder in (home, isolated_homes["env"], isolated_homes["cache"]):
+            assert str(folder / name) in message
+        assert f"{name}.zip" in message and "export RECO_DATA_HOME=" in message
+    assert list(home.iterdir()) == [] and not isolated_homes["env"].exists()
 
 
 # --------------------------------------------------------------------------- lookup order
@@ -331,7 +549,7 @@ def test_a_file_named_like_the_data_set_is_not_a_data_set(home):
 def test_unknown_data_set_lists_the_known_names(call):
     with pytest.raises(DataError, match="unknown data set 'ml-10m'") as excinfo:
         call()
-    for name in ("ml-latest-small", "ml-100k", "ml-1m"):
+    for name in ("ml-latest-small", "ml-100k", "ml-1m", "ml-25m", "ml-32m"):
         assert name in str(excinfo.value)
 
 
@@ -473,6 +691,18 @@ def test_bad_movies_file_raises_data_error_naming_file_and_problem(
     _check_error(excinfo, name, keyword)
 
 
+@pytest.mark.parametrize(
+    "content",
+    [c[2] for c in BAD_RATINGS if c[3] == "csv"],
+    ids=[c[0] for c in BAD_RATINGS if c[3] == "csv"],
+)
+def test_every_bad_ratings_file_is_a_data_error_for_the_compact_reader_too(tmp_path, content):
+    path = tmp_path / "ratings.csv"
+    path.write_bytes(content)
+    with pytest.raises(DataError, match="ratings.csv"):
+        read_ratings(path, compact=True)
+
+
 @pytest.mark.parametrize("reader", [read_ratings, read_movies])
 def test_missing_file_raises_data_error(tmp_path, reader):
     with pytest.raises(DataError) as excinfo:
@@ -512,6 +742,14 @@ def test_genres_may_be_empty_but_titles_keep_their_text(tmp_path):
 _CSV_TOKENS = [*"0123456789", "3.5", "0.5", "-", ".", "e9", "inf", "nan", "NA", ",", ";", "\t",
                "\n", "\r\n", '"', " ", "é", "\x00", "userId", "rating", "9" * 20, "<html>"]  # fmt: skip
 _CSV_TEXT = st.lists(st.sampled_from(_CSV_TOKENS), max_size=40).map("".join)
+# Rows of mostly valid fields, with the odd bad one: both readers accept some of them.
+_ID = st.sampled_from(
+    ["1", "2", "3", "17", "250", "-4", " 3", '"2"'] * 3 + ["1.0", "x", "", "2147483648"]
+)
+_STARS = st.sampled_from(["0.5", "3.5", "4.0", "5", " 1"] * 3 + ["5.5", "nan", "3.3", ""])
+_TIME = st.sampled_from(["1260759144", "0", "-1"] * 3 + ["4.25", "inf", ""])
+_ROW = st.tuples(_ID, _ID, _STARS, _TIME).map(",".join)
+_ROWS = st.lists(_ROW | _ROW.map(lambda row: row + ",9"), min_size=1, max_size=4)
 
 
 @settings(
@@ -530,6 +768,26 @@ def test_any_text_gives_a_valid_table_or_a_data_error(tmp_path, body, with_heade
     assert got["rating"].between(0.5, 5.0).all()
     assert (got["rating"] * 2 == np.round(got["rating"] * 2)).all()
     assert not got.duplicated(["userId", "movieId"]).any()
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(rows=_ROWS)
+def test_the_compact_reader_accepts_only_what_the_classic_one_does(tmp_path, rows):
+    """The same table where both accept; a DataError, never another exception, otherwise.
+
+    The compact reader is the stricter: ids written ``1.0`` or beyond int32 are refused.
+    """
+    path = tmp_path / "ratings.csv"
+    path.write_bytes(HEADER + "".join(f"{row}\n" for row in rows).encode())
+    try:
+        got = read_ratings(path, compact=True)
+    except DataError as err:
+        assert str(path) in str(err)
+        return
+    _assert_ratings_frame(got, COMPACT_DTYPES)
+    pd.testing.assert_frame_equal(got, read_ratings(path).astype(COMPACT_DTYPES))
 
 
 @settings(

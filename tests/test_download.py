@@ -3,6 +3,8 @@
 Nothing leaves 127.0.0.1: a guard fails any test whose requests (pooch's HTTP
 client) ask for another host or a proxy. Each failure case checks the error and
 that the data home holds no data set and no ``.ml-test-download-*`` folder.
+ml-25m and ml-32m are tested with their real specs, pointed at the local server
+and pinned by the MD5 of small zips in their layouts.
 """
 
 from __future__ import annotations
@@ -25,9 +27,26 @@ import pandas as pd
 import pooch
 import pytest
 import requests.adapters
-from synthetic import build_zip, file_hashes, make_movies, make_ratings, write_ml_latest
+from synthetic import (
+    build_zip,
+    file_hashes,
+    make_movies,
+    make_ratings,
+    write_ml_25m,
+    write_ml_32m,
+    write_ml_latest,
+)
 
-from reco.data import DATASETS, DataError, DatasetSpec, download, find_dataset, load_ratings
+import reco.data
+from reco.data import (
+    DATASETS,
+    DataError,
+    DatasetSpec,
+    download,
+    find_dataset,
+    load_movies,
+    load_ratings,
+)
 
 NAME = "ml-test"
 LOCK = f".{NAME}.lock"  # the lock file a failed or interrupted download may leave
@@ -39,6 +58,8 @@ def isolated_homes(tmp_path, monkeypatch):
     """Point every data home at tmp_path; let requests reach 127.0.0.1 only, without proxy."""
     monkeypatch.setenv("RECO_DATA_HOME", str(tmp_path / "env-home"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg-state"))
+    monkeypatch.setattr(reco.data, "_VERIFIED", {})
     monkeypatch.setenv("HOME", str(tmp_path / "user-home"))
     monkeypatch.setenv("NO_PROXY", "*")
     real_send = requests.adapters.HTTPAdapter.send
@@ -119,10 +140,11 @@ def _spec(url: str, archive: bytes, folder) -> DatasetSpec:
     )
 
 
-def _leftovers(home) -> list[str]:
+def _leftovers(home, name=NAME) -> list[str]:
     """What a failed download left in the data home, besides its empty lock file."""
-    assert not (home / LOCK).exists() or (home / LOCK).stat().st_size == 0
-    return sorted(p.name for p in home.iterdir() if p.name != LOCK)
+    lock = home / f".{name}.lock"
+    assert not lock.exists() or lock.stat().st_size == 0
+    return sorted(p.name for p in home.iterdir() if p != lock)
 
 
 def _closed_port_url() -> str:
@@ -470,3 +492,163 @@ def test_a_full_disk_says_so_and_leaves_nothing(server, source, home, monkeypatc
     assert "internet" not in message and "could not download" not in message
     assert isinstance(excinfo.value.__cause__, OSError)
     assert _leftovers(home) == []
+
+
+# --------------------------------------------------------------------------- ml-25m and ml-32m
+
+LARGE = {"ml-25m": write_ml_25m, "ml-32m": write_ml_32m}
+COMPACT = {"userId": "int32", "movieId": "int32", "rating": "float32", "timestamp": "int64"}
+
+
+def _large_source(tmp_path, name, **kwargs):
+    """A small folder in the layout of ``name`` (outside every data home), its tables and zip."""
+    ratings = make_ratings(n_users=6, n_movies=9, seed=7)
+    movies = make_movies(ratings["movieId"].unique())
+    folder = LARGE[name](tmp_path / "source" / name, ratings, movies, **kwargs)
+    return folder, ratings, movies
+
+
+def _large_spec(name: str, url: str, archive: bytes) -> DatasetSpec:
+    """The real spec of ``name``, served from ``url`` and pinned by ``archive``'s MD5 and size."""
+    return dataclasses.replace(
+        DATASETS[name],
+        url=url,
+        archive_md5=hashlib.md5(archive).hexdigest(),
+        archive_bytes=len(archive),
+    )
+
+
+@pytest.mark.parametrize("name", sorted(LARGE))
+def test_a_large_set_downloads_once_checked_by_md5_and_loads_compactly(
+    server, home, tmp_path, monkeypatch, name
+):
+    folder, ratings, movies = _large_source(tmp_path, name)
+    archive = build_zip(folder)
+    spec = _large_spec(name, server.serve(f"/{name}.zip", archive), archive)
+    assert spec.archive_hash.startswith("md5:") and spec.compact
+    monkeypatch.setitem(DATASETS, name, spec)
+
+    for _ in range(2):
+        got = load_ratings(name, data_home=home)
+        assert {c: str(t) for c, t in got.dtypes.items()} == COMPACT
+        pd.testing.assert_frame_equal(got, ratings.astype(COMPACT))
+    pd.testing.assert_frame_equal(load_movies(name, data_home=home), movies, check_dtype=False)
+
+    assert server.hits == [f"/{name}.zip"]
+    assert sorted(p.name for p in home.iterdir()) == [name]
+    assert file_hashes(home / name) == file_hashes(folder)
+
+
+@pytest.mark.parametrize("name, damage", [("ml-25m", "flipped"), ("ml-32m", "truncated")])
+def test_a_large_set_with_the_wrong_md5_is_rejected_and_nothing_kept(
+    server, home, tmp_path, name, damage
+):
+    folder, _, _ = _large_source(tmp_path, name)
+    good = build_zip(folder)
+    bad = _flip(good, len(good) // 2) if damage == "flipped" else good[: len(good) // 2]
+    spec = _large_spec(name, server.serve("/bad.zip", bad), good)
+
+    with pytest.raises(DataError) as excinfo:
+        download(spec, home, progress=False)
+
+    message = str(excinfo.value)
+    assert "corrupt" in message and spec.url in message and "Nothing was kept" in message
+    assert f"MD5 is not {spec.archive_md5[:12]}" in message and "RECO_DATA_HOME" in message
+    if damage == "truncated":  # the size tells a cut-short download from another file
+        assert f"it has {len(bad):,} bytes, the published archive {len(good):,}" in message
+    else:
+        assert "bytes" not in message
+    assert _leftovers(home, name) == []
+
+
+def _change_ratings(folder):  # after checksums.txt was written: it no longer matches
+    with open(folder / "ratings.csv", "ab") as f:
+        f.write(b"99,1,4.0,1700000000\n")
+
+
+def _malformed_line(folder):
+    with open(folder / "checksums.txt", "a") as f:
+        f.write("not a checksum line\n")
+
+
+@pytest.mark.parametrize(
+    "damage, problem",
+    [
+        (_change_ratings, "its ratings.csv does not match checksums.txt (MD5 "),
+        (lambda folder: (folder / "tags.csv").unlink(), "checksums.txt lists tags.csv, which"),
+        (_malformed_line, "checksums.txt line 5 is not"),
+        (lambda folder: (folder / "checksums.txt").unlink(), "it has no checksums.txt"),
+    ],
+    ids=["changed-file", "listed-file-absent", "malformed-line", "no-checksums-file"],
+)
+def test_an_archive_whose_files_fail_its_checksums_txt_is_rejected_and_nothing_kept(
+    server, home, tmp_path, damage, problem
+):
+    folder, _, _ = _large_source(tmp_path, "ml-32m")
+    damage(folder)
+    archive = build_zip(folder)  # the zip's own MD5 is right: the fault is inside it
+    spec = _large_spec("ml-32m", server.serve("/ml-32m.zip", archive), archive)
+
+    with pytest.raises(DataError) as excinfo:
+        download(spec, home, progress=False)
+
+    message = str(excinfo.value)
+    assert problem in message and "corrupt" in message and spec.url in message
+    assert "Nothing was kept" in message and "RECO_DATA_HOME" in message
+    assert _leftovers(home, "ml-32m") == []
+
+
+def test_checksums_txt_may_be_written_by_md5sum_bsd_md5_or_sha256sum(server, home, tmp_path):
+    for style in ["gnu", "binary", "bsd", "sha256"]:  # one server for all four: quicker
+        folder, _, _ = _large_source(
+            tmp_path / style, "ml-32m", style=style.replace("sha256", "gnu")
+        )
+        if style == "sha256":  # 64 hex digits: the same files checked with SHA-256
+            csvs = sorted(folder.glob("*.csv"))
+            lines = [f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.name}\n" for p in csvs]
+            (folder / "checksums.txt").write_text("".join(lines))
+        archive = build_zip(folder)
+        spec = _large_spec("ml-32m", server.serve(f"/{style}.zip", archive), archive)
+
+        download(spec, home / style, progress=False)
+
+        assert file_hashes(home / style / "ml-32m") == file_hashes(folder), style
+
+
+def test_a_home_holding_a_large_set_is_only_read(tmp_path, monkeypatch):
+    folder, ratings, _ = _large_source(tmp_path, "ml-32m")
+    readonly = tmp_path / "readonly"
+    readonly.mkdir()
+    folder.rename(readonly / "ml-32m")
+    monkeypatch.setitem(DATASETS, "ml-32m", _large_spec("ml-32m", _closed_port_url(), b"zip"))
+    monkeypatch.setenv("RECO_DATA_HOME", str(readonly))
+    for path in [readonly / "ml-32m", readonly]:
+        path.chmod(0o555)
+    try:
+        before = _snapshot(readonly)
+        assert find_dataset("ml-32m", tmp_path / "not-there") == readonly / "ml-32m"
+        assert download("ml-32m", readonly) == readonly / "ml-32m"
+        pd.testing.assert_frame_equal(load_ratings("ml-32m"), ratings.astype(COMPACT))
+        assert _snapshot(readonly) == before
+        assert not (tmp_path / "not-there").exists()
+    finally:
+        for path in [readonly, readonly / "ml-32m"]:
+            path.chmod(0o755)
+
+
+def test_a_large_set_offline_says_where_it_looked_and_how_to_fix_it(home, tmp_path, monkeypatch):
+    for load in (load_ratings, load_movies):  # the real spec: no request is even tried
+        with pytest.raises(DataError, match="'ml-25m' was not found") as excinfo:
+            load("ml-25m", data_home=home, download_if_missing=False)
+        assert "https://files.grouplens.org/datasets/movielens/ml-25m.zip" in str(excinfo.value)
+
+    offline = dataclasses.replace(DATASETS["ml-25m"], url=_closed_port_url())
+    monkeypatch.setitem(DATASETS, "ml-25m", offline)
+    with pytest.raises(DataError, match="could not download") as excinfo:
+        load_ratings("ml-25m", data_home=home)  # download_if_missing=True, but no server
+    message = str(excinfo.value)
+    assert "'ml-25m' was not found" in message and "export RECO_DATA_HOME=" in message
+    for looked in (home, tmp_path / "env-home", tmp_path / "xdg-cache" / "reco"):
+        assert str(looked / "ml-25m") in message
+    assert _leftovers(home, "ml-25m") == []
+    assert not (tmp_path / "env-home").exists() and not (tmp_path / "xdg-cache").exists()

@@ -329,7 +329,9 @@ def test_workflow_runs_the_make_targets_and_uploads_build():
         "cache-dependency-path": "pyproject.toml",
     }
     cache = next(s for s in steps if s.get("uses", "").startswith("actions/cache"))
-    assert "archive_sha256" in " ".join(runs) and "sha256" in cache["with"]["key"]
+    assert (
+        "archive_hash" in " ".join(runs) and "steps.movielens.outputs.hash" in cache["with"]["key"]
+    )
     upload = next(s for s in steps if s.get("uses", "").startswith("actions/upload-artifact"))
     assert upload["with"]["path"].splitlines()[0] == "build/"
 
