@@ -26,7 +26,7 @@ export ONEDNN_MAX_CPU_ISA ?= AVX2
 export OPENBLAS_CORETYPE ?= Haswell
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test unit notebooks-test outputs lab sync lint bench tune clean
+.PHONY: help setup run test unit backends-test notebooks-test outputs lab sync lint bench tune clean
 
 help: ## Show this help
 	@echo "Collaborative filtering with Keras: make targets"
@@ -37,7 +37,7 @@ setup: $(STAMP) $(KERNEL_CONFIG) ## Create .venv and install reco with its dev t
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[dev,backends]"
 	@bash tools/install_sandbox.sh
 	@touch $@
 
@@ -50,7 +50,7 @@ $(KERNEL_CONFIG): | $(STAMP)
 run: setup ## Execute every notebook headless into build/ and print the results table
 	$(BIN)/python tools/run_notebooks.py --out build $(NOTEBOOKS)
 
-test: unit notebooks-test exercises-test ## Unit tests, nbval re-executing every notebook, the exercises
+test: unit backends-test notebooks-test exercises-test ## Unit tests (on every backend), nbval re-executing every notebook, the exercises
 
 # The unit tests check reco on synthetic data within a standing budget of 45 s on a 2-core
 # CPU. The checks of the course's files run with the target they belong to: the notebook
@@ -60,8 +60,23 @@ test: unit notebooks-test exercises-test ## Unit tests, nbval re-executing every
 COURSE_TESTS := tests/test_notebooks.py tests/test_exercises.py tests/test_sandbox.py tests/test_answers.py tests/test_exercise_checks.py tests/test_site.py
 UNIT_PYTEST  := $(BIN)/python -m pytest -q -p no:cacheprovider -p no:nbval -p no:anyio -p no:platformdirs
 
+# The tests of many devices and processes start JAX processes of their own (virtual CPU
+# devices, two processes on 127.0.0.1), about a minute: they run with backends-test.
+JAX_TESTS := tests/test_distribute.py
 unit: setup ## Unit tests of reco on synthetic data (at most 45 s on a 2-core CPU)
-	$(UNIT_PYTEST) tests $(addprefix --ignore=,$(COURSE_TESTS))
+	$(UNIT_PYTEST) tests $(addprefix --ignore=,$(COURSE_TESTS)) $(addprefix --ignore=,$(JAX_TESTS))
+
+# The unit tests marked `backends` (every model kind, fit, predict, evaluation, save and
+# load) again on JAX and on PyTorch, the backends of the [backends] extra: at most 2
+# minutes each on a 2-core CPU. `make unit` runs them on TensorFlow, the course's backend.
+OTHER_BACKENDS := jax torch
+backends-test: setup ## The unit tests marked `backends` on JAX and on PyTorch, then many devices and processes on JAX
+	@for backend in $(OTHER_BACKENDS); do \
+		echo "KERAS_BACKEND=$$backend"; \
+		KERAS_BACKEND=$$backend $(UNIT_PYTEST) -m backends tests \
+			$(addprefix --ignore=,$(COURSE_TESTS)) $(addprefix --ignore=,$(JAX_TESTS)) || exit 1; \
+	done
+	$(UNIT_PYTEST) $(JAX_TESTS)
 
 # nbval compares a notebook's outputs to the digit where they were made on this kind of
 # machine (the fingerprint that make outputs records, tools/fingerprint.py), and elsewhere

@@ -60,6 +60,7 @@ __all__ = [
     "predict_ratings",
     "rating_metrics",
     "set_seed",
+    "steps_per_execution",
     "to_inputs",
     "train_model",
 ]
@@ -166,9 +167,21 @@ def compile_model(model, config: TrainConfig | None = None, loss: str | None = N
         optimizer=config.make_optimizer(),
         loss=_loss(kind, model, loss),
         metrics=kind.metrics(model),
-        steps_per_execution=int(config.steps_per_execution),
+        steps_per_execution=steps_per_execution(config),
     )
     return model
+
+
+def steps_per_execution(config: TrainConfig) -> int:
+    """Return the batches per compiled call that ``config`` asks for, as this backend allows.
+
+    Keras's PyTorch trainer runs one batch per call and refuses more (Keras
+    3.15: "`steps_per_execution` must be 1 with the PyTorch backend"), so on
+    PyTorch it is 1 whatever ``config`` says. That changes the speed, not the
+    result: the same batches update the model in the same order.
+    """
+    steps = int(config.steps_per_execution)
+    return 1 if keras.backend.backend() == "torch" else steps
 
 
 def _part(data, y, name: str) -> Part:

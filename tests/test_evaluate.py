@@ -487,6 +487,7 @@ def all_pairs(n_users, n_movies):
     )
 
 
+@pytest.mark.backends  # the scoring engine on a trained model, on every backend
 def test_a_dot_product_models_scores_rank_movies_as_its_predicted_stars(course_split_and_v2):
     split, model = course_split_and_v2
     users = np.arange(split.n_users)
@@ -502,12 +503,14 @@ def test_a_dot_product_models_scores_rank_movies_as_its_predicted_stars(course_s
     np.testing.assert_allclose(1 + 9 / (1 + np.exp(-scores)), stars, atol=1e-5)
 
 
+@pytest.mark.backends  # the scoring engine on a trained model, on every backend
 def test_a_subset_of_users_gets_the_same_rows(course_split_and_v2):
     split, model = course_split_and_v2
     everyone = evaluate.score_users(model, np.arange(split.n_users))
     np.testing.assert_allclose(evaluate.score_users(model, [5, 2]), everyone[[5, 2]], rtol=1e-6)
 
 
+@pytest.mark.backends  # the scoring engine on a trained model, on every backend
 def test_score_users_rejects_unknown_users_and_another_catalogue(course_split_and_v2):
     split, model = course_split_and_v2
     with pytest.raises(ValueError, match="user indices must lie in"):
@@ -623,6 +626,7 @@ def test_gaps_by_activity_pairs_the_users_of_each_bin():
         evaluate.gaps_by_activity(per_user, "v2", "popularity", split)
 
 
+@pytest.mark.backends  # the scoring engine on a trained model, on every backend
 def test_compare_gives_one_row_per_model_with_ratings_and_list_metrics(course_split_and_v2):
     split, v2 = course_split_and_v2
     damped = DampedMeanBaseline().fit(split)
@@ -655,6 +659,7 @@ def test_compare_gives_one_row_per_model_with_ratings_and_list_metrics(course_sp
     )
 
 
+@pytest.mark.backends  # the scoring engine on a trained model, on every backend
 def test_plot_comparison_draws_one_panel_per_metric_with_every_model(course_split_and_v2):
     split, _ = course_split_and_v2
     table = evaluate.compare(

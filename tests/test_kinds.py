@@ -23,6 +23,8 @@ from reco import evaluate, kinds, models, recommend, similar, train
 from reco.config import TrainConfig
 from reco.constants import MOVIE_COL, PREDICTION_COL, USER_COL
 
+pytestmark = pytest.mark.backends  # make backends-test runs them on JAX and PyTorch too
+
 #: The kinds registered when the tests are collected, in declaration order.
 KIND_NAMES = list(kinds.registered())
 

@@ -26,6 +26,8 @@ from synthetic import make_dataset
 from reco import kinds, models, train
 from reco.constants import MAX_RATING, MIN_RATING
 
+pytestmark = pytest.mark.backends  # make backends-test runs them on JAX and PyTorch too
+
 NAMES = train.MODEL_NAMES
 N_FACTORS = 8
 DATA = make_dataset()  # for untrained models: 20 users, 30 movies, ratings 0.5..5

@@ -292,11 +292,14 @@ def test_make_test_runs_every_test_file_once():
     test_targets = set()
     for prerequisites in re.findall(r"^test:([^=#\n]*)", makefile, re.M):
         test_targets |= set(prerequisites.split())
-    assert {"unit", "notebooks-test", "exercises-test", "site-test"} <= test_targets
+    assert {"unit", "backends-test", "notebooks-test", "exercises-test", "site-test"} <= test_targets
     # make unit runs tests/ without the course's files, each run by a target of make test.
     assert "$(addprefix --ignore=,$(COURSE_TESTS))" in recipes["unit"]
     files = {f"tests/{p.name}" for p in (ROOT / "tests").glob("test_*.py")}
-    assert set(course_tests) <= files
+    (jax_listed,) = re.findall(r"^JAX_TESTS\s*:=\s*(.+)$", makefile, re.M)
+    assert "$(addprefix --ignore=,$(JAX_TESTS))" in recipes["unit"]
+    assert "$(JAX_TESTS)" in recipes["backends-test"].replace("--ignore=,$(JAX_TESTS)", "")
+    assert set(course_tests) | set(jax_listed.split()) <= files
     for path in course_tests:
         runs = [t for t in test_targets - {"unit"} if path in recipes.get(t, "")]
         assert len(runs) == 1, f"{path} is run by {runs}: it must be run by one target of make test"
