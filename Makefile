@@ -26,7 +26,7 @@ export ONEDNN_MAX_CPU_ISA ?= AVX2
 export OPENBLAS_CORETYPE ?= Haswell
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test unit backends-test notebooks-test outputs lab sync lint bench tune clean
+.PHONY: help setup run test unit backends-test notebooks-test outputs lab sync lint bench bench-scale tune clean
 
 help: ## Show this help
 	@echo "Collaborative filtering with Keras: make targets"
@@ -60,9 +60,9 @@ test: unit backends-test notebooks-test exercises-test ## Unit tests (on every b
 COURSE_TESTS := tests/test_notebooks.py tests/test_exercises.py tests/test_sandbox.py tests/test_answers.py tests/test_exercise_checks.py tests/test_site.py
 UNIT_PYTEST  := $(BIN)/python -m pytest -q -p no:cacheprovider -p no:nbval -p no:anyio -p no:platformdirs
 
-# The tests of many devices and processes start JAX processes of their own (virtual CPU
-# devices, two processes on 127.0.0.1), about a minute: they run with backends-test.
-JAX_TESTS := tests/test_distribute.py
+# The tests of many devices and processes, and of the sparse path, start JAX processes of
+# their own (virtual CPU devices, two processes on 127.0.0.1): they run with backends-test.
+JAX_TESTS := tests/test_distribute.py tests/test_sparse.py
 unit: setup ## Unit tests of reco on synthetic data (at most 45 s on a 2-core CPU)
 	$(UNIT_PYTEST) tests $(addprefix --ignore=,$(COURSE_TESTS)) $(addprefix --ignore=,$(JAX_TESTS))
 
@@ -107,6 +107,9 @@ lint: setup $(ACTIONLINT) ## Check code style with ruff, and the CI workflow wit
 
 bench: setup ## Training speed and accuracy: course defaults vs the original settings
 	$(BIN)/python tools/bench.py
+
+bench-scale: setup ## V2's training speed at ml-25m-sized tables (synthetic), dense against reco.sparse, each backend (QUICK=0 for 5M and 25M ratings)
+	$(BIN)/python tools/bench_scale.py $(if $(filter 0 no false,$(QUICK)),,--quick)
 
 tune: setup ## Run the grids on the validation part; write reco/validation_results.csv and validation_per_user.csv
 	$(BIN)/python tools/tune.py

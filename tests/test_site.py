@@ -292,7 +292,13 @@ def test_make_test_runs_every_test_file_once():
     test_targets = set()
     for prerequisites in re.findall(r"^test:([^=#\n]*)", makefile, re.M):
         test_targets |= set(prerequisites.split())
-    assert {"unit", "backends-test", "notebooks-test", "exercises-test", "site-test"} <= test_targets
+    assert {
+        "unit",
+        "backends-test",
+        "notebooks-test",
+        "exercises-test",
+        "site-test",
+    } <= test_targets
     # make unit runs tests/ without the course's files, each run by a target of make test.
     assert "$(addprefix --ignore=,$(COURSE_TESTS))" in recipes["unit"]
     files = {f"tests/{p.name}" for p in (ROOT / "tests").glob("test_*.py")}
