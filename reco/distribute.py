@@ -46,6 +46,7 @@ import numpy as np
 
 from reco._checks import positive_int
 from reco.models import architecture, build_v2
+from reco.train import require_jax
 
 __all__ = [
     "BATCH_AXIS",
@@ -70,19 +71,9 @@ MODEL_AXIS = "model"
 #: V2's tables, by layer name: each is looked up by row (a user or a movie index).
 V2_TABLES = ("user_embedding", "movie_embedding", "user_bias", "movie_bias")
 
-_FIX = (
-    "set KERAS_BACKEND=jax before Python starts (for example "
-    "KERAS_BACKEND=jax python train.py), with JAX installed (pip install jax)"
-)
-
 
 def _require_jax(what: str) -> None:
-    backend = keras.backend.backend()
-    if backend != "jax":
-        raise RuntimeError(
-            f"reco.distribute.{what} needs Keras's JAX backend; Keras is running on "
-            f"{backend!r}, which cannot be changed once Keras is imported. Fix: {_FIX}."
-        )
+    require_jax(f"reco.distribute.{what}")
 
 
 def _devices(devices) -> list:

@@ -52,7 +52,7 @@ import pandas as pd
 from reco import kinds
 from reco._checks import check_l2, positive_int
 from reco.constants import SEED
-from reco.split import Part, Split
+from reco.train import require_jax, training_part
 
 __all__ = [
     "SPARSE_L2",
@@ -99,13 +99,7 @@ def check_sparse_model(model) -> tuple[float, float]:
             f"got a {kind.name!r} model. Fix: build the model with reco.models.build_v2, or "
             "train this one with reco.train.fit."
         )
-    backend = keras.backend.backend()
-    if backend != "jax":
-        raise RuntimeError(
-            f"fit_sparse runs on the JAX backend; Keras runs on {backend!r}. Fix: set "
-            "KERAS_BACKEND=jax before Python starts (KERAS_BACKEND=jax python ...), or train "
-            "with reco.train.fit."
-        )
+    require_jax("reco.sparse.fit_sparse", ", or train with reco.train.fit")
     return kind.rating_range(model)
 
 
@@ -155,22 +149,7 @@ def write_back(model, state: dict) -> None:
 
 def _examples(model, data, y) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Return checked ``(users, movies, stars)`` of the training rows."""
-    if isinstance(data, Split):
-        if y is not None:
-            raise ValueError("pass either a Split or X and y, not both.")
-        part = data.part_of("train")
-    else:
-        if y is None:
-            raise ValueError(
-                "y is missing: pass fit_sparse(model, X, y) or fit_sparse(model, split)."
-            )
-        X = np.asarray(data)
-        part = Part("train", X, kinds.check_ratings(y, None, len(X)), {})
-    if not len(part.X):
-        raise ValueError(
-            "the training part holds no ratings, so there is nothing to learn from. "
-            "Fix: split a ratings table that is not empty."
-        )
+    part = training_part(data, y, caller="fit_sparse")
     (users, movies), stars = kinds.kind_of(model).examples(model, part)
     return (
         np.asarray(users, np.int32),

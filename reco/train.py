@@ -59,10 +59,12 @@ __all__ = [
     "predict_outputs",
     "predict_ratings",
     "rating_metrics",
+    "require_jax",
     "set_seed",
     "steps_per_execution",
     "to_inputs",
     "train_model",
+    "training_part",
 ]
 
 #: Rows per model call when predicting (another size may change predictions by one
@@ -184,14 +186,44 @@ def steps_per_execution(config: TrainConfig) -> int:
     return 1 if keras.backend.backend() == "torch" else steps
 
 
-def _part(data, y, name: str) -> Part:
+def require_jax(what: str, otherwise: str = "") -> None:
+    """Raise ``RuntimeError`` unless Keras runs on JAX, naming ``what`` needs it and the fix.
+
+    The backend is fixed once Keras is imported, so the fix is to start Python
+    again with ``KERAS_BACKEND=jax``; ``otherwise`` names another way, if any.
+    """
+    backend = keras.backend.backend()
+    if backend != "jax":
+        raise RuntimeError(
+            f"{what} needs Keras's JAX backend; Keras is running on {backend!r}, which cannot "
+            "be changed once Keras is imported. Fix: set KERAS_BACKEND=jax before Python "
+            "starts (for example KERAS_BACKEND=jax python train.py), with JAX installed "
+            f"(pip install jax){otherwise}."
+        )
+
+
+def training_part(data, y=None, caller: str = "fit") -> Part:
+    """Return the training part of a Split or of ``(X, y)``, refusing one with no ratings.
+
+    ``caller`` names the function in the message for a missing ``y``.
+    """
+    part = _part(data, y, "train", caller)
+    if not len(part.X):
+        raise ValueError(
+            "the training part holds no ratings, so there is nothing to learn from. "
+            "Fix: split a ratings table that is not empty."
+        )
+    return part
+
+
+def _part(data, y, name: str, caller: str = "fit") -> Part:
     """Return part ``name`` of a Split, or ``(X, y)`` given as arrays, as a Part."""
     if isinstance(data, Split):
         if y is not None:
             raise ValueError("pass either a Split or X and y, not both.")
         return data.part_of(name)
     if y is None:
-        raise ValueError("y is missing: pass fit(model, X, y) or fit(model, split).")
+        raise ValueError(f"y is missing: pass {caller}(model, X, y) or {caller}(model, split).")
     X = np.asarray(data)  # its shape, dtype and range are checked by the model's kind
     return Part(name, X, kinds.check_ratings(y, None, len(X)), {})
 
@@ -257,12 +289,7 @@ def fit(
         log_every = positive_int(log_every, "log_every", "for example log_every=1, or 0 for none")
     kind = kinds.kind_of(model)
     config = kind.config if config is None else config
-    train_part = _part(data, y, "train")
-    if not len(train_part.X):
-        raise ValueError(
-            "the training part holds no ratings, so there is nothing to learn from. "
-            "Fix: split a ratings table that is not empty."
-        )
+    train_part = training_part(data, y)
     inputs, targets = kind.examples(model, train_part)
     validation_data = None
     if validation is not None:

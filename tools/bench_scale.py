@@ -59,24 +59,14 @@ def _sample(n: int, steps: int, seed: int = 0) -> tuple[np.ndarray, bool]:
 
 def _dense(X, y, n_users, n_movies, seed=0) -> float:
     """Return the seconds of the second epoch of Keras's V2 on ``X, y``."""
-    import keras
+    from bench import _EpochTimer  # tools/bench.py, beside this script; it imports Keras
 
     from reco import models, train
-
-    class Timer(keras.callbacks.Callback):
-        def on_train_begin(self, logs=None):
-            self.seconds = []
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self.start = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            self.seconds.append(time.perf_counter() - self.start)
 
     train.set_seed(seed)
     model = models.build_v2(n_users=n_users, n_movies=n_movies)
     config = train.TrainConfig(batch_size=BATCH, epochs=2, lr=1e-2, steps_per_execution=16)
-    timer = Timer()
+    timer = _EpochTimer()
     train.fit(model, X, y, config=config, callbacks=[timer])
     return timer.seconds[1]
 
