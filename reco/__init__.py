@@ -29,6 +29,7 @@ _SUBMODULES = (
     "plots",
     "recommend",
     "report",
+    "retrieval",
     "similar",
     "split",
     "train",

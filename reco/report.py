@@ -5,6 +5,12 @@ attaches the numbers, plus the training time, as output metadata. nbval does
 not compare metadata, so the time can be recorded without making the notebook
 non-deterministic; ``tools/run_notebooks.py`` reads it back into the results
 table.
+
+:func:`read_scale_results` reads the table that ``make bench-scale`` writes
+(``tools/bench_scale.py --output``): speeds and memory at ml-25m's size, each row
+with the machine, the date and the commit it was measured on. The committed copy,
+``reco/scale_results.csv``, is what notebook 10 shows: its timings cannot be
+re-measured deterministically, so they are read, not run.
 """
 
 from __future__ import annotations
@@ -210,3 +216,116 @@ def results_frame(rows) -> pd.DataFrame:
         )
     records = [{**record, "notebook": stem} for stem, record in rows]
     return pd.DataFrame.from_records(records, columns=list(RESULT_COLUMNS))
+
+
+#: The committed table of ``make bench-scale OUTPUT=reco/scale_results.csv`` (notebook 10).
+SCALE_RESULTS = Path(__file__).with_name("scale_results.csv")
+
+#: Columns of the scale table, one row per measurement; a column a section does not
+#: measure stays empty. ``section`` is ``train`` (ratings/s at ml-25m's tables),
+#: ``small`` (V2 on ml-latest-small), ``top10`` (every user's top 10) or ``ann``
+#: (exact and approximate retrieval); the last six say where and when it was measured.
+SCALE_COLUMNS = (
+    "section",
+    "backend",
+    "path",
+    "n_ratings",
+    "batch",
+    "ratings_per_s",
+    "epoch_s",
+    "extrapolated",
+    "steps_timed",
+    "test_rmse",
+    "users",
+    "seconds",
+    "peak_mb",
+    "traced_mb",
+    "naive_mb",
+    "queries_per_s",
+    "recall_at_10",
+    "build_s",
+    "params",
+    "factors",
+    "date",
+    "machine",
+    "cores",
+    "commit",
+    "load_start",
+    "load_row",
+)
+
+#: The sections of the scale table, in the order ``tools/bench_scale.py`` runs them.
+SCALE_SECTIONS = ("top10", "ann", "train", "small")
+
+_SCALE_FIX = (
+    "Fix: run `make bench-scale OUTPUT=reco/scale_results.csv` (tools/bench_scale.py "
+    "--output PATH) to write it, or pass the path of a table it wrote."
+)
+
+
+def read_scale_results(path=None) -> pd.DataFrame:
+    """Read the table of speeds and memory at ml-25m's size that ``make bench-scale`` wrote.
+
+    Args:
+        path: the CSV file; default :data:`SCALE_RESULTS` (``reco/scale_results.csv``).
+
+    Returns:
+        one row per measurement with the columns :data:`SCALE_COLUMNS`, in that
+        order; ``extrapolated`` is bool, ``date`` a string (ISO 8601, UTC).
+
+    Raises:
+        ValueError: the file is missing, lacks some of the columns, or has a
+            section not in :data:`SCALE_SECTIONS`.
+    """
+    path = Path(path) if path is not None else SCALE_RESULTS
+    if not path.is_file():
+        raise ValueError(f"no scale table at {path}. {_SCALE_FIX}")
+    text = {c: str for c in ("section", "backend", "path", "params", "factors", "date")}
+    table = pd.read_csv(path, dtype={**text, "machine": str, "commit": str})
+    check_scale_table(table, path)
+    table["extrapolated"] = table["extrapolated"].astype(str).str.lower().eq("true")
+    return table.loc[:, list(SCALE_COLUMNS)]
+
+
+def check_scale_table(table: pd.DataFrame, path="given") -> None:
+    """Raise ``ValueError`` unless ``table`` has every scale column and only known sections."""
+    missing = [col for col in SCALE_COLUMNS if col not in table.columns]
+    if missing:
+        raise ValueError(
+            f"the scale table {path} has no column(s) {missing}; it has "
+            f"{list(table.columns)}. It was not written by this version of "
+            f"tools/bench_scale.py. {_SCALE_FIX}"
+        )
+    unknown = sorted(set(table["section"].astype(str)) - set(SCALE_SECTIONS))
+    if unknown:
+        raise ValueError(
+            f"the scale table {path} has section(s) {unknown}; the known ones are "
+            f"{list(SCALE_SECTIONS)}. {_SCALE_FIX}"
+        )
+
+
+def write_scale_results(table: pd.DataFrame, path=None) -> Path:
+    """Write ``table`` as CSV at ``path`` atomically: a temporary file, then ``os.replace``.
+
+    A reader never sees half a table. Columns of :data:`SCALE_COLUMNS` that
+    ``table`` lacks are written empty.
+
+    Returns:
+        the path written (default :data:`SCALE_RESULTS`).
+
+    Raises:
+        ValueError: a column not in :data:`SCALE_COLUMNS`, or an unknown section.
+    """
+    from reco.tuning import _write_csv  # the course's one atomic CSV writer
+
+    path = Path(path) if path is not None else SCALE_RESULTS
+    extra = [col for col in table.columns if col not in SCALE_COLUMNS]
+    if extra:
+        raise ValueError(
+            f"the scale table for {path} has column(s) {extra} that reco.report.SCALE_COLUMNS "
+            "lacks; they would be lost. Fix: add them to SCALE_COLUMNS, or drop them."
+        )
+    table = table.reindex(columns=list(SCALE_COLUMNS))  # a section's unmeasured columns: empty
+    check_scale_table(table, path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return _write_csv(table, path, index=False)

@@ -20,9 +20,12 @@ def _parse(line: str) -> tuple[str, str]:
 
 def _pyproject() -> dict[str, str]:
     data = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    extras = data["project"]["optional-dependencies"]
-    reqs = data["project"]["dependencies"] + extras["dev"] + extras["backends"]
+    reqs = data["project"]["dependencies"] + [r for extra in _extras().values() for r in extra]
     return dict(_parse(r) for r in reqs)
+
+
+def _extras() -> dict[str, list[str]]:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
 
 
 def _environment() -> dict[str, str]:
@@ -81,9 +84,19 @@ def test_every_dependency_has_lower_and_upper_bounds():
         assert ">=" in spec and "<" in spec.replace("<=", ""), f"{name} needs bounds, has {spec!r}"
 
 
-def test_environment_yml_installs_the_package_editable_with_dev_and_backends_extras():
+def test_environment_yml_installs_the_package_editable_with_every_extra():
+    extras = _extras()
     text = (ROOT / "environment.yml").read_text()
-    assert re.search(r"^\s*-\s*-e \.\[dev,backends\]", text, re.M)
+    installed = re.search(r"^\s*-\s*-e \.\[([a-z,]+)\]", text, re.M)
+    assert installed, "environment.yml does not install the package with `-e .[...]`"
+    assert sorted(installed[1].split(",")) == sorted(extras)
+
+
+def test_make_setup_installs_every_extra():
+    extras = _extras()
+    installed = re.search(r'pip install .*-e "\.\[([a-z,]+)\]"', (ROOT / "Makefile").read_text())
+    assert installed, "the Makefile's setup does not install the package with -e .[...]"
+    assert sorted(installed[1].split(",")) == sorted(extras)
 
 
 @pytest.mark.parametrize("line", ["numpy >=1.26,<3", "numpy>=1.26,<3", "numpy <3, >=1.26"])

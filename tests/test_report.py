@@ -161,3 +161,66 @@ def test_gap_text_formats_a_gap_and_a_row_without_one():
     row = {"ndcg_gap": 0.0107, "ndcg_gap_low": -0.0027, "ndcg_gap_high": 0.0243}
     assert report.gap_text(row) == "+0.0107 [-0.0027, +0.0243]"
     assert report.gap_text({**row, "ndcg_gap": np.nan}, missing="–") == "–"
+
+
+# --------------------------------------------------------------- the scale table (bench-scale)
+
+
+def scale_rows() -> pd.DataFrame:
+    facts = {"date": "2026-12-04T22:30:00+00:00", "machine": "AMD EPYC", "cores": 2}
+    facts |= {"commit": "bf212f9+dirty", "load_start": 0.7, "load_row": 1.2}
+    return pd.DataFrame(
+        [
+            {"section": "train", "backend": "jax", "path": "sparse", "n_ratings": 25_000_000,
+             "batch": 2048, "ratings_per_s": 649_319.5, "epoch_s": 38.5, "extrapolated": True,
+             **facts},
+            {"section": "top10", "backend": "numpy", "path": "reco.evaluate.top_k",
+             "users": 162_541, "seconds": 500.0, "peak_mb": 1_500.0, "naive_mb": 38_390.2,
+             "extrapolated": False, **facts},
+        ]
+    )  # fmt: skip
+
+
+def test_the_scale_table_round_trips_through_its_writer_and_reader(tmp_path):
+    path = report.write_scale_results(scale_rows(), tmp_path / "scale.csv")
+    table = report.read_scale_results(path)
+    assert list(table.columns) == list(report.SCALE_COLUMNS)
+    assert table["extrapolated"].tolist() == [True, False]  # bool, not the text "True"
+    assert table.loc[0, "ratings_per_s"] == pytest.approx(649_319.5, rel=1e-5)
+    assert table.loc[1, "commit"] == "bf212f9+dirty"
+    assert np.isnan(table.loc[0, "recall_at_10"])  # a column the section does not measure
+    assert not list(tmp_path.glob(".*.tmp"))  # the temporary file was renamed
+
+
+def test_a_missing_scale_table_says_how_to_write_it(tmp_path):
+    with pytest.raises(ValueError, match=r"no scale table at .*make bench-scale OUTPUT="):
+        report.read_scale_results(tmp_path / "absent.csv")
+
+
+def test_a_scale_table_with_missing_columns_is_refused_naming_them(tmp_path):
+    path = tmp_path / "old.csv"
+    full = scale_rows().reindex(columns=list(report.SCALE_COLUMNS))
+    full.drop(columns=["machine", "commit"]).to_csv(path, index=False)
+    with pytest.raises(ValueError, match=r"no column\(s\) \['machine', 'commit'\]"):
+        report.read_scale_results(path)
+
+
+def test_the_scale_writer_refuses_unknown_columns_and_sections(tmp_path):
+    with pytest.raises(ValueError, match="speed"):
+        report.write_scale_results(scale_rows().assign(speed=1), tmp_path / "a.csv")
+    with pytest.raises(ValueError, match="'gpu'"):
+        report.write_scale_results(scale_rows().assign(section="gpu"), tmp_path / "b.csv")
+    assert not list(tmp_path.iterdir())
+
+
+def test_the_committed_scale_table_records_where_and_when_each_row_was_measured():
+    table = report.read_scale_results()
+    assert {"top10", "ann", "train"} <= set(table["section"])
+    for col in ("date", "machine", "cores", "commit", "load_start"):
+        assert table[col].notna().all(), col
+    pd.to_datetime(table["date"], format="ISO8601")  # every date parses
+    train = table[table["section"] == "train"]
+    assert {100_000, 1_000_000, 5_000_000} <= set(train["n_ratings"])
+    assert (table["ratings_per_s"].dropna() > 0).all()
+    ann = table[table["section"] == "ann"]
+    assert ann["recall_at_10"].between(0, 1).all()
