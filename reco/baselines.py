@@ -27,6 +27,7 @@ __all__ = [
     "GenreMeanBaseline",
     "PopularityBaseline",
     "RandomBaseline",
+    "ease_memory",
 ]
 
 
@@ -444,9 +445,20 @@ class EASE(Baseline):
 _EASE_PEAK_MATRICES = 4.5
 
 
+def ease_memory(n_users: int, n_movies: int) -> float:
+    """Return the bytes EASE's fit needs at its peak for ``n_users`` x ``n_movies`` (float32).
+
+    About four and a half ``n_movies x n_movies`` matrices (the Gram matrix, its
+    inverse, and the two triangles that make it symmetric) plus the users x
+    movies matrix: it grows with the square of the catalogue. :meth:`EASE.fit`
+    refuses above :data:`reco.constants.MAX_MODEL_BYTES`.
+    """
+    return 4 * (_EASE_PEAK_MATRICES * n_movies**2 + n_users * n_movies)
+
+
 def _check_ease_memory(n_users: int, n_movies: int) -> None:
     """Raise ``ValueError`` if EASE on ``n_movies`` rated movies needs more than the limit."""
-    needed = 4 * (_EASE_PEAK_MATRICES * n_movies**2 + n_users * n_movies)  # float32
+    needed = ease_memory(n_users, n_movies)
     if needed > MAX_MODEL_BYTES:
         raise ValueError(
             f"EASE on n_movies={n_movies:,} movies with training ratings ({n_users:,} users) "

@@ -41,6 +41,7 @@ __all__ = [
     "plot_overlap",
     "plot_prediction_distribution",
     "plot_rating_distribution",
+    "plot_table_shards",
 ]
 
 
@@ -1045,4 +1046,57 @@ def plot_overlap(
     ax.set_ylabel("share of pairs" + (" (log scale)" if log else ""))
     ax.set_title(title if title is not None else "How many movies two top-k lists share")
     ax.legend()
+    return ax
+
+
+def plot_table_shards(shards: Mapping[str, Mapping[str, tuple[int, int]]], *, ax=None):
+    """Draw which rows of each table every device holds, one column per table.
+
+    Each table is a bar from row 0 (top) to its last row, cut into the blocks
+    that the devices hold and coloured by device; a replicated table is one
+    block per device side by side, each the whole height.
+
+    Args:
+        shards: table name -> device name -> ``(start, stop)`` rows, as
+            :func:`reco.distribute.table_rows` returns for a model.
+        ax: Axes to draw on; default: a new figure.
+
+    Returns:
+        the Axes, with one rectangle per (table, device) and a legend of the devices.
+
+    Raises:
+        ValueError: no tables, a table on no device, or a block outside its table.
+    """
+    if not shards:
+        raise ValueError("shards names no table. Fix: pass distribute.table_rows(model).")
+    devices = sorted({device for blocks in shards.values() for device in blocks})
+    colours = {d: plt.get_cmap("tab10")(i % 10) for i, d in enumerate(devices)}
+    ax = _axes(ax)
+    for column, (table, blocks) in enumerate(shards.items()):
+        if not blocks:
+            raise ValueError(f"table {table!r} is on no device. Fix: pass table_rows(model).")
+        rows = max(stop for _, stop in blocks.values())
+        copies = [d for d, (start, stop) in blocks.items() if (start, stop) == (0, rows)]
+        width = 0.8 / (len(copies) if len(copies) == len(blocks) else 1)
+        for i, (device, (start, stop)) in enumerate(sorted(blocks.items())):
+            if not 0 <= start < stop <= rows:
+                raise ValueError(f"{table}: rows {start}-{stop} on {device} lie outside 0-{rows}.")
+            left = column - 0.4 + (i * width if width < 0.8 else 0)
+            ax.add_patch(
+                plt.Rectangle(
+                    (left, start / rows), width, (stop - start) / rows,
+                    facecolor=colours[device], edgecolor="white", label=device,
+                )
+            )  # fmt: skip
+            ax.text(left + width / 2, (start + stop) / 2 / rows, f"{stop - start:,}",
+                    ha="center", va="center", fontsize=8)  # fmt: skip
+    ax.set_xlim(-0.5, len(shards) - 0.5)
+    ax.set_ylim(1, 0)
+    ax.set_xticks(range(len(shards)))
+    ax.set_xticklabels(list(shards), fontsize=8)
+    ax.set_ylabel("share of the table's rows (row 0 at the top)")
+    ax.set_title("Which rows of each table every device holds")
+    handles = {p.get_label(): p for p in ax.patches}
+    ax.legend([handles[d] for d in devices], devices, title="device", fontsize=8,
+              loc="upper left", bbox_to_anchor=(1.01, 1))  # fmt: skip
     return ax

@@ -38,10 +38,13 @@ from reco.constants import (
     USER_COL,
 )
 
-__all__ = ["ML_25M", "synthetic_ratings"]
+__all__ = ["ML_25M", "ML_32M", "synthetic_ratings"]
 
 #: ml-25m's shape: ratings, users, and movies with at least one rating (its README).
 ML_25M = {"ratings": 25_000_095, "users": 162_541, "movies": 59_047}
+
+#: ml-32m's shape, likewise.
+ML_32M = {"ratings": 32_000_204, "users": 200_948, "movies": 87_585}
 
 _FIRST, _LAST = pd.Timestamp("1995-01-09").value // 10**9, pd.Timestamp("2019-11-21").value // 10**9
 _SECONDS_PER_YEAR = 365.25 * 24 * 3600

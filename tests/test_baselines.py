@@ -459,3 +459,10 @@ def test_without_damping_a_genre_no_one_rated_gets_the_global_mean():
     baseline = GenreMeanBaseline(genres, damping=0.0, user_bias=True).fit(only_comedy)
     np.testing.assert_allclose(baseline.movie_means_, [4.5, 4.5, 4.5, 4.5, 4.5])
     assert np.isfinite(baseline.user_offsets_).all()
+
+
+def test_ease_memory_grows_with_the_square_of_the_catalogue_and_is_what_fit_checks():
+    small, double = baselines.ease_memory(100, 1_000), baselines.ease_memory(100, 2_000)
+    assert double - 2 * small == pytest.approx(4 * 4.5 * (2_000**2 - 2 * 1_000**2))
+    # the GiB the refusal above names: 20,000 movies and 1,000 users need about 6.8
+    assert baselines.ease_memory(1_000, 20_000) / 1024**3 == pytest.approx(6.78, abs=0.05)

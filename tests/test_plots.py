@@ -517,3 +517,26 @@ def test_gaps_name_bad_input_and_the_fix():
 )
 def test_short_titles_keep_the_year_and_drop_what_a_reader_can_miss(title, short):
     assert plots._short_title(title, width=22) == short
+
+
+def test_table_shards_draws_one_block_per_device_at_its_rows():
+    shards = {
+        "user_embedding": {"cpu:0": (0, 153), "cpu:1": (153, 306)},
+        "movie_bias": {"cpu:0": (0, 50), "cpu:1": (0, 50)},  # replicated
+    }
+    ax = plots.plot_table_shards(shards)
+    blocks = [(round(p.get_x(), 3), round(p.get_y(), 3), round(p.get_height(), 3))
+              for p in ax.patches]  # fmt: skip
+    # the split table: two halves of one column; the replicated one: two whole-height copies
+    assert blocks == [(-0.4, 0.0, 0.5), (-0.4, 0.5, 0.5), (0.6, 0.0, 1.0), (1.0, 0.0, 1.0)]
+    assert [t.get_text() for t in ax.texts] == ["153", "153", "50", "50"]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["cpu:0", "cpu:1"]
+
+
+@pytest.mark.parametrize(
+    ("shards", "message"),
+    [({}, "names no table"), ({"t": {}}, "on no device"), ({"t": {"cpu:0": (5, 3)}}, "outside")],
+)
+def test_table_shards_refuses_what_is_not_a_sharding(shards, message):
+    with pytest.raises(ValueError, match=message):
+        plots.plot_table_shards(shards)
