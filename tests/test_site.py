@@ -121,6 +121,7 @@ REFERENCE_ANCHORS = (
     "meng-2020",
     "ji-2023",
     "wang-2021",
+    "malkov-2018",
 )
 
 
