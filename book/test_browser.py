@@ -39,6 +39,7 @@ EXERCISED = (
     "07_evaluating_recommendations",
     "08_learning_to_rank",
     "09_side_features_and_cold_start",
+    "10_scaling",
 )
 PHONE = {"width": 400, "height": 800}
 LAPTOP = {"width": 1280, "height": 900}
@@ -159,6 +160,7 @@ PHOTOGRAPHED = {
     "07": ("notebooks/07_evaluating_recommendations.html", "article a[href*='exercises/']"),
     "08": ("notebooks/08_learning_to_rank.html", "article a[href*='exercises/']"),
     "09": ("notebooks/09_side_features_and_cold_start.html", "article a[href*='exercises/']"),
+    "10": ("notebooks/10_scaling.html", "article a[href*='exercises/']"),
     "exercise-07": ("exercises/07_evaluating_recommendations.html", None),
 }
 

@@ -362,29 +362,40 @@ def cold_start_data():
     return encoded, early, split.leave_last_out_split(encoded), genres
 
 
-def test_09_the_solution_passes_every_test_and_never_reads_the_test_part():
-    """The master's own cells, run in order here, pass its tests and record no test-part read."""
+def run_solution(name: str) -> dict:
+    """Run a master's setup and solution cells in order, here; return the names they set."""
+    namespace: dict = {}
+    in_tests = False
+    for kind, text in blocks(ROOT / "exercises" / f"{name}.md"):
+        if kind == "otter":
+            head = text.strip().splitlines()[0].strip().upper()
+            in_tests = head == "# BEGIN TESTS" or (in_tests and head != "# END TESTS")
+        elif not in_tests:  # the setup, the solutions and the cells between them
+            exec(compile(text, name, "exec"), namespace)
+    return namespace
+
+
+def passes_every_test_and_never_reads_the_test_part(name: str) -> dict:
+    """Run master ``name``'s solution and every test of it on its answers; return the tests."""
     import inspect
 
     from reco import split
 
-    name = "09_side_features_and_cold_start"
-    namespace: dict = {}
-    in_tests = False
     split.reset_test_reads()
     try:
-        for kind, text in blocks(ROOT / "exercises" / f"{name}.md"):
-            if kind == "otter":
-                head = text.strip().splitlines()[0].strip().upper()
-                in_tests = head == "# BEGIN TESTS" or (in_tests and head != "# END TESTS")
-            elif not in_tests:  # the setup, the solutions and the cells between them
-                exec(compile(text, name, "exec"), namespace)
+        namespace = run_solution(name)
         tests = master_tests(name)
         for test in tests.values():
             test(**{p: namespace[p] for p in inspect.signature(test).parameters})
         assert split.test_reads().empty, split.test_reads()
     finally:
         split.reset_test_reads()
+    return tests
+
+
+def test_09_the_solution_passes_every_test_and_never_reads_the_test_part():
+    """The master's own cells, run in order here, pass its tests and record no test-part read."""
+    tests = passes_every_test_and_never_reads_the_test_part("09_side_features_and_cold_start")
     assert {"test_q1_answer", "test_q2_answer", "test_q3_answer"} <= set(tests)
 
 
@@ -491,3 +502,247 @@ def test_09_q3_the_trap_removes_only_the_asked_movies(cold_start_data):
     for letter in ("a", "c"):
         with pytest.raises(AssertionError):
             test(fair, trap, letter)
+
+
+# ------------------------------------------------------------------ 10: scaling, in NumPy
+
+
+@pytest.fixture(scope="module")
+def scaling():
+    """10's solution, run here: its functions, and the factors and lists of its setup."""
+    return run_solution("10_scaling")
+
+
+def test_10_the_solution_passes_every_test_and_never_reads_the_test_part():
+    tests = passes_every_test_and_never_reads_the_test_part("10_scaling")
+    assert {f"test_q{i}_answer" for i in range(1, 6)} <= set(tests)
+
+
+def test_10_q1_counts_float32_weights_and_two_moments():
+    test = master_tests("10_scaling")["test_q1_answer"]
+    rows = 162_541 + 59_047
+
+    def bytes_of(per_number, copies=None):
+        def table_bytes(n_rows, dim, optimizer):
+            return per_number * n_rows * dim * (copies or {"sgd": 1, "adam": 3})[optimizer]
+
+        return table_bytes
+
+    right = bytes_of(4)
+    test(right, 12 * rows * 51, 4 * 59_047**2)
+    test(lambda n, d, o: float(right(n, d, o)), np.int64(12 * rows * 51), float(4 * 59_047**2))
+    wrong = {
+        "not 8": (bytes_of(8), 24 * rows * 51, 4 * 59_047**2),
+        "come on top of the weights": (bytes_of(4, {"sgd": 1, "adam": 2}), 8 * rows * 51, 0),
+        r'"adam"\) is off': (bytes_of(4, {"sgd": 1, "adam": 1}), 4 * rows * 51, 0),
+        "another shape": (lambda n, d, o: right(1000, 50, o), 12 * rows * 51, 4 * 59_047**2),
+        "leaves out the biases": (right, 12 * rows * 50, 4 * 59_047**2),
+        "the weights only": (right, 4 * rows * 51, 4 * 59_047**2),
+        "v2_bytes is off": (right, 12 * rows * 33, 4 * 59_047**2),  # another embedding size
+        "4 bytes, not 8": (right, 12 * rows * 51, 8 * 59_047**2),
+        "ease_bytes is off": (right, 12 * rows * 51, int(4 * 4.5 * 59_047**2)),  # fit's peak
+    }
+    each_fails_saying(test, wrong)
+
+
+def test_10_q2_pads_as_reco_distribute_pads():
+    from reco.distribute import padded_size
+
+    test = master_tests("10_scaling")["test_q2_answer"]
+
+    def share_fits(n):  # a device's share of the four tables, with Adam, in 80 GB
+        rows = padded_size(400_000_000, n) + padded_size(3_000_000, n)
+        return 12 * 129 * rows // n <= 80 * 10**9
+
+    assert min(n for n in range(1, 100) if share_fits(n)) == 8
+
+    def right(n, k):
+        return padded_size(n, k), padded_size(n, k) // k
+
+    test(right, 8)  # the master's cases are padded_size's
+    test(lambda n, k: [np.int64(-(-n // k) * k), -(-n // k)], np.int64(8))
+    wrong = {
+        "leave a row out": (lambda n, k: (n // k * k, n // k), 8),
+        "in that order": (lambda n, k: right(n, k)[::-1], 8),
+        "pad only up to the next multiple": (lambda n, k: ((n // k + 1) * k, n // k + 1), 8),
+        r"shard_rows\(5, 8\)": (lambda n, k: (n, 1) if n < k else right(n, k), 8),
+        "Adam's two moments": (right, 3),  # 4 bytes a number: the weights alone
+        "min_shards is off": (right, 7),
+    }
+    each_fails_saying(test, wrong)
+
+
+def lazy_adam_with(mistake=None):
+    """Lazy Adam in NumPy, right or with one plausible mistake."""
+
+    def lazy_adam(table, batches, lr, beta_1=0.9, beta_2=0.999, epsilon=1e-7):
+        table = np.array(table, dtype=np.float32)
+        m, v = np.zeros_like(table), np.zeros_like(table)
+        count = np.zeros(len(table), dtype=np.int64)
+        for step, (rows, grad) in enumerate(batches, 1):
+            if mistake == "last gradient wins":  # a fancy assignment keeps one of a row's gradients
+                distinct, g = rows, np.asarray(grad, np.float32)
+            else:
+                distinct, inverse = np.unique(rows, return_inverse=True)
+                g = np.zeros((len(distinct), table.shape[1]), dtype=np.float32)
+                np.add.at(g, inverse, grad)
+            count[distinct] += 1
+            m[distinct] = beta_1 * m[distinct] + (1 - beta_1) * g
+            v[distinct] = beta_2 * v[distinct] + (1 - beta_2) * g * g
+            t = np.full(len(table), step) if mistake == "global count" else count
+            if mistake == "every row":  # the whole table, each row by its own count
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    m_hat, v_hat = m / (1 - beta_1 ** t[:, None]), v / (1 - beta_2 ** t[:, None])
+                table -= lr * m_hat / (np.sqrt(v_hat) + epsilon)
+                continue
+            t = t[distinct][:, None]
+            if mistake == "no bias correction":
+                m_hat, v_hat = m[distinct], v[distinct]
+            else:
+                m_hat, v_hat = m[distinct] / (1 - beta_1**t), v[distinct] / (1 - beta_2**t)
+            if mistake == "epsilon inside":
+                table[distinct] -= lr * m_hat / np.sqrt(v_hat + epsilon)
+            else:
+                table[distinct] -= lr * m_hat / (np.sqrt(v_hat) + epsilon)
+        return table
+
+    return lazy_adam
+
+
+def test_10_q3_matches_reco_sparse_lazy_adam(scaling):
+    """The master's lazy Adam is reco.sparse's (its JAX step, driven as fit_sparse drives it)."""
+    jnp = pytest.importorskip("jax.numpy")
+    from reco.sparse import _lazy_adam_rows
+
+    rng = np.random.default_rng(0)
+    table = rng.normal(size=(12, 5)).astype(np.float32)
+    steps = [[0, 3], [3, 3, 9], [9], [11, 0, 0], [4], [3]]
+    batches = [(np.array(r), rng.normal(size=(len(r), 5)).astype(np.float32)) for r in steps]
+    params, count = jnp.asarray(table), jnp.zeros(len(table), jnp.int32)
+    m, v = jnp.zeros_like(params), jnp.zeros_like(params)
+    for rows, grad in batches:
+        distinct, inverse = np.unique(rows, return_inverse=True)
+        summed = np.zeros((len(distinct), 5), np.float32)
+        np.add.at(summed, inverse, grad)
+        count = count.at[distinct].add(1)
+        params, m, v = _lazy_adam_rows(
+            params, m, v, count[distinct], jnp.asarray(distinct), jnp.asarray(summed), 0.05
+        )
+    ours = scaling["lazy_adam"](table, batches, 0.05)
+    np.testing.assert_allclose(ours, np.asarray(params), rtol=1e-5, atol=1e-6)
+    assert np.array_equal(ours[[1, 2, 5, 6, 7, 8, 10]], table[[1, 2, 5, 6, 7, 8, 10]])
+
+
+def test_10_q3_wants_each_rows_own_count_and_only_its_rows(scaling):
+    test = master_tests("10_scaling")["test_q3_answer"]
+    test(scaling["lazy_adam"], "a")
+    test(lazy_adam_with(), "a")
+    wrong = {
+        "global step count": (lazy_adam_with("global count"), "a"),
+        "bias correction is missing": (lazy_adam_with("no bias correction"), "a"),
+        "sum of its gradients": (lazy_adam_with("last gradient wins"), "a"),
+        "stay exactly as they were": (lazy_adam_with("every row"), "a"),  # 0 / 0 on them
+        "lazy_adam is off": (lazy_adam_with("epsilon inside"), "a"),
+        "the table's shape": (lambda table, batches, lr, **kw: np.asarray(table)[:-1], "a"),
+    }
+    each_fails_saying(test, wrong)
+    for letter in ("b", "c"):
+        with pytest.raises(AssertionError):
+            test(lazy_adam_with(), letter)
+
+
+def test_10_q4_scores_a_chunk_at_a_time_and_breaks_ties_as_evaluate_does(scaling):
+    from reco import evaluate
+
+    test = master_tests("10_scaling")["test_q4_answer"]
+    right, lists = scaling["top_k_in_chunks"], scaling["lists"]
+    test(right, lists)
+
+    def by_lexsort(score_block, n_users, popularity, k, chunk):
+        tie_rank = evaluate.tie_order(popularity)
+        out = []
+        for start in range(0, n_users, chunk):
+            block = score_block(start, min(start + chunk, n_users))
+            keys = np.broadcast_to(tie_rank, block.shape)
+            out.append(np.lexsort((keys, -block), axis=1)[:, :k].copy())  # a view keeps it all
+        return np.vstack(out)
+
+    test(by_lexsort, lists.astype(np.int32))
+
+    def by_lexsort_views(score_block, n_users, popularity, k, chunk):
+        tie_rank = evaluate.tie_order(popularity)
+        out = []
+        for start in range(0, n_users, chunk):
+            block = score_block(start, min(start + chunk, n_users))
+            keys = np.broadcast_to(tie_rank, block.shape)
+            out.append(np.lexsort((keys, -block), axis=1)[:, :k])  # each view keeps its block
+        return np.vstack(out)
+
+    def ranked(scores, popularity, k):
+        return evaluate.rank_scores(scores, k, evaluate.tie_order(popularity))[1].reshape(-1, k)
+
+    def at_once(score_block, n_users, popularity, k, chunk):
+        return ranked(score_block(0, n_users), popularity, k)
+
+    def hoarded(score_block, n_users, popularity, k, chunk):
+        blocks = [score_block(s, min(s + chunk, n_users)) for s in range(0, n_users, chunk)]
+        return ranked(np.concatenate(blocks), popularity, k)
+
+    def ties_by_index(score_block, n_users, popularity, k, chunk):
+        starts = range(0, n_users, chunk)
+        blocks = (score_block(s, min(s + chunk, n_users)) for s in starts)
+        return np.vstack([np.argsort(-b, axis=1, kind="stable")[:, :k] for b in blocks])
+
+    def last_left_out(score_block, n_users, popularity, k, chunk):
+        starts = range(0, n_users - chunk + 1, chunk)
+        return np.vstack([ranked(score_block(s, s + chunk), popularity, k) for s in starts])
+
+    def worst_first(score_block, n_users, popularity, k, chunk):
+        return right(lambda a, b: -score_block(a, b), n_users, popularity, k, chunk)
+
+    unscaled = right(  # the left singular vectors without the singular values
+        lambda a, b: scaling["u"][a:b, scaling["order"]] @ scaling["movie_factors"].T,
+        scaling["n_users"], scaling["popularity"], 10, 100,
+    )  # fmt: skip
+    wrong = {
+        "asked for 230 users at once": (at_once, lists),
+        "still held": (hoarded, lists),
+        "a slice": (by_lexsort_views, lists),
+        "not the ties": (ties_by_index, lists),
+        "last, shorter block": (last_left_out, lists),
+        "best movies, best first": (worst_first, lists),
+        "lists is off": (right, unscaled),
+        "hold 10 movies for each": (right, lists[:, :5]),
+    }
+    each_fails_saying(test, wrong)
+
+
+def test_10_q5_compares_each_users_lists_as_sets(scaling):
+    test = master_tests("10_scaling")["test_q5_answer"]
+    recall, two_stage, exact = scaling["recall_at_k"], scaling["two_stage"], scaling["exact"]
+    recalls = scaling["recalls"]
+    assert 0.5 < recalls[10] < recalls[50] < recalls[200] < 1  # nine in ten by 50 candidates
+    test(recall, recalls)
+    test(lambda a, e: np.mean([np.intersect1d(x, y).size for x, y in zip(a, e, strict=True)])
+         / e.shape[1],
+         {n: np.float64(r) for n, r in recalls.items()})  # fmt: skip
+
+    def placewise(approx, exact):
+        return float(np.mean(np.asarray(approx) == np.asarray(exact)))
+
+    def pooled(approx, exact):
+        return len(set(np.ravel(approx)) & set(np.ravel(exact))) / len(set(np.ravel(exact)))
+
+    def summed(approx, exact):
+        hits = sum(len(set(a) & set(e)) for a, e in zip(approx, exact, strict=True))
+        return hits / np.shape(exact)[1]
+
+    finer = {n: recall(two_stage(n, coarse=8), exact) for n in (10, 50, 200)}
+    wrong = {
+        "not all users' movies at once": (pooled, recalls),
+        "not place by place": (placewise, recalls),
+        "recall_at_k is off": (summed, recalls),
+        r"recalls\[10\] is off": (recall, finer),  # the first stage on 8 factors, not 4
+        r"recalls\[200\] is off": (recall, {**recalls, 200: recalls[50]}),
+    }
+    each_fails_saying(test, wrong)
