@@ -463,7 +463,7 @@ def _check_ease_memory(n_users: int, n_movies: int) -> None:
         raise ValueError(
             f"EASE on n_movies={n_movies:,} movies with training ratings ({n_users:,} users) "
             f"needs about {needed / 1024**3:,.1f} GiB (its {n_movies:,} x {n_movies:,} float32 "
-            f"matrices: the Gram matrix and its inverse), over the "
+            f"matrices, the Gram matrix and its inverse, and the users x movies ratings), over the "
             f"{MAX_MODEL_BYTES / 1024**3:.0f} GiB this package allows "
             "(reco.constants.MAX_MODEL_BYTES). Fix: keep fewer movies before encode_ids, "
             "e.g. those with at least 5 ratings, ratings[ratings.groupby('movieId')"
