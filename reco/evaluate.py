@@ -326,7 +326,7 @@ SCORE_BLOCK = 1 << 25
 
 def _block_users(n_movies: int, block_users) -> int:
     if block_users is not None:
-        return check_count(block_users, "block_users")
+        return positive_int(block_users, "block_users", "for example block_users=512")
     return max(1, SCORE_BLOCK // max(n_movies, 1))
 
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 import numpy as np
 
 from reco._checks import check_count, positive_int
+from reco.evaluate import SCORE_BLOCK, _block_users
 
 __all__ = [
     "SEARCH_BLOCK",
@@ -39,9 +40,9 @@ __all__ = [
     "require_faiss",
 ]
 
-#: Most scores :func:`exact_top_k` holds at once (float32): 2**25, 128 MB, as
-#: :data:`reco.evaluate.SCORE_BLOCK`.
-SEARCH_BLOCK = 1 << 25
+#: Most scores :func:`exact_top_k` holds at once: :data:`reco.evaluate.SCORE_BLOCK`
+#: (2**25 float32, 134 MB), the bound of :func:`reco.evaluate.top_k`.
+SEARCH_BLOCK = SCORE_BLOCK
 
 
 def fold_biases(user_factors, movie_factors, movie_bias) -> tuple[np.ndarray, np.ndarray]:
@@ -98,9 +99,7 @@ def exact_top_k(
     items = np.asarray(items, dtype=np.float32)
     _check_dims(queries, items)
     k = min(check_count(k, "k"), len(items))
-    if block_users is None:
-        block_users = max(1, SEARCH_BLOCK // max(len(items), 1))
-    block_users = positive_int(block_users, "block_users", "for example block_users=512")
+    block_users = _block_users(len(items), block_users)
     if engine not in ("numpy", "keras"):
         raise ValueError(f"engine must be 'numpy' or 'keras'; got {engine!r}.")
     best_k = _numpy_top_k if engine == "numpy" else _keras_top_k(items)

@@ -245,15 +245,8 @@ def _factors_worker(args) -> None:
     train.set_seed()
     model = models.build_v2(n_users=n_users, n_movies=n_movies)
     history = sparse.fit_sparse(model, X, y, epochs=args.factor_epochs, batch_size=BATCH)
-    tables = {
-        side: np.hstack(
-            [
-                np.asarray(model.get_layer(f"{side}_embedding").embeddings),
-                np.asarray(model.get_layer(f"{side}_bias").embeddings),
-            ]
-        )
-        for side in sparse.SIDES
-    }
+    # fit_sparse's own tables: a row's factors with its bias as last column
+    tables = {side: np.asarray(history.attrs["state"]["params"][side]) for side in sparse.SIDES}
     np.savez(args.factors, **tables)
     epochs = args.factor_epochs
     _emit(
@@ -371,64 +364,59 @@ def _ann_worker(args) -> None:
     queries, items = retrieval.fold_biases(U, M, b_m)
     users = np.sort(np.random.default_rng(2).choice(len(queries), args.ann_users, replace=False))
     queries = queries[users]
-    common = {"section": "ann", "n_ratings": args.n_ratings, "users": len(users)}
-    start = time.perf_counter()
-    exact = retrieval.exact_top_k(queries, items, k=10)
-    seconds = time.perf_counter() - start
-    _emit(
-        **common,
-        backend="numpy",
-        path="exact (reco.retrieval.exact_top_k)",
-        seconds=seconds,
-        queries_per_s=len(users) / seconds,
-        recall_at_10=retrieval.recall_at_k(exact, exact),
+    exact = None
+
+    def timed(backend: str, path: str, search, **row):
+        """Time ``search()``, emit its row with recall against the exact lists, return its lists."""
+        start = time.perf_counter()
+        found = search()
+        seconds = time.perf_counter() - start
+        _emit(
+            section="ann",
+            n_ratings=args.n_ratings,
+            users=len(users),
+            backend=backend,
+            path=path,
+            seconds=seconds,
+            queries_per_s=len(users) / seconds,
+            recall_at_10=retrieval.recall_at_k(found, found if exact is None else exact),
+            **row,
+        )
+        return found
+
+    exact = timed(
+        "numpy",
+        "exact (reco.retrieval.exact_top_k)",
+        lambda: retrieval.exact_top_k(queries, items, k=10),
         params=f"{len(items):,} movies x {items.shape[1]} dims, blocks of "
         f"{retrieval.SEARCH_BLOCK // len(items)} users",
     )
     import keras
 
     retrieval.exact_top_k(queries[:100], items, k=10, engine="keras")  # compile, warm up
-    start = time.perf_counter()
-    found = retrieval.exact_top_k(queries, items, k=10, engine="keras")
-    seconds = time.perf_counter() - start
-    _emit(
-        **common,
-        backend=f"keras {keras.backend.backend()}",
-        path="exact (reco.retrieval.exact_top_k, keras.ops.top_k)",
-        seconds=seconds,
-        queries_per_s=len(users) / seconds,
-        recall_at_10=retrieval.recall_at_k(found, exact),
+    timed(
+        f"keras {keras.backend.backend()}",
+        "exact (reco.retrieval.exact_top_k, keras.ops.top_k)",
+        lambda: retrieval.exact_top_k(queries, items, k=10, engine="keras"),
         params="blocks as numpy's",
     )
     threads = faiss.omp_get_max_threads()
     flat = faiss.IndexFlatIP(items.shape[1])
     flat.add(items)
-    start = time.perf_counter()
-    _, found = flat.search(queries, 10)
-    seconds = time.perf_counter() - start
-    _emit(
-        **common,
-        backend=f"faiss {faiss.__version__}",
-        path="exact (IndexFlatIP)",
-        seconds=seconds,
-        queries_per_s=len(users) / seconds,
-        recall_at_10=retrieval.recall_at_k(found, exact),
+    timed(
+        f"faiss {faiss.__version__}",
+        "exact (IndexFlatIP)",
+        lambda: flat.search(queries, 10)[1],
         params=f"{threads} threads",
     )
     start = time.perf_counter()
     index = retrieval.hnsw_index(items, m=args.hnsw_m, ef_construction=args.ef_construction)
     build = time.perf_counter() - start
     for ef in args.ef_search:
-        start = time.perf_counter()
-        found = retrieval.ann_top_k(index, queries, k=10, ef_search=ef)
-        seconds = time.perf_counter() - start
-        _emit(
-            **common,
-            backend=f"faiss {faiss.__version__}",
-            path=f"hnsw efSearch={ef}",
-            seconds=seconds,
-            queries_per_s=len(users) / seconds,
-            recall_at_10=retrieval.recall_at_k(found, exact),
+        timed(
+            f"faiss {faiss.__version__}",
+            f"hnsw efSearch={ef}",
+            lambda ef=ef: retrieval.ann_top_k(index, queries, k=10, ef_search=ef),
             build_s=build,
             peak_mb=_memory_mb(),
             params=f"M={args.hnsw_m}, efConstruction={args.ef_construction}, "
